@@ -1,0 +1,16 @@
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 OMP_WAIT_POLICY=PASSIVE PIP_NO_CACHE_DIR=1
+# A compiler and CMake: llama-cpp-python builds llama.cpp from source.
+RUN apt-get update && apt-get install -y --no-install-recommends build-essential cmake libgomp1 \
+    && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /app
+COPY requirements.txt .
+RUN pip install -r requirements.txt
+COPY . .
+RUN python manage.py collectstatic --noinput -v0
+
+EXPOSE 8000
+# The web process; run the worker from the same image with `python manage.py qcluster`.
+CMD ["sh", "-c", "python manage.py migrate --noinput && gunicorn promptopt.wsgi -b 0.0.0.0:8000 -w 2"]

@@ -1,0 +1,35 @@
+# Two commands matter (see README.md): `make demo` and `make test`. Both set everything up first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# llama.cpp's OpenMP threads spin while waiting unless told otherwise; with two model processes on two
+# cores that turns a 0.3 s call into seconds. Every process we start inherits this.
+export OMP_WAIT_POLICY ?= PASSIVE
+
+.PHONY: install demo test serve worker
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	$(PY) manage.py migrate --noinput -v0
+	$(PY) manage.py collectstatic --noinput -v0
+	$(PY) manage.py setup_demo
+	@echo "Serving on http://127.0.0.1:8000/ (Ctrl-C to stop)"
+	$(PY) manage.py runserver 127.0.0.1:8000
+
+test: install
+	$(PY) manage.py check --fail-level WARNING
+	$(PY) manage.py makemigrations --check --dry-run
+	$(VENV)/bin/pytest
+
+serve: install
+	$(PY) manage.py runserver 127.0.0.1:8000
+
+worker: install
+	$(PY) manage.py qcluster

@@ -1,0 +1,79 @@
+from django.contrib import admin, messages
+from django import forms
+from django.shortcuts import redirect, render
+from django.urls import path
+
+from promptopt.admin import TeamScopedAdmin
+from promptopt.models import Team
+
+from .models import Dataset, Example
+from .readers import DatasetFileError
+from .services import dataset_import
+
+
+class DatasetUploadForm(forms.Form):
+    team = forms.ModelChoiceField(queryset=Team.objects.none())
+    name = forms.CharField(max_length=200)
+    file = forms.FileField(help_text="CSV, JSON Lines (.jsonl) or a BIG-bench task.json.")
+    input_field = forms.CharField(required=False, help_text="Detected when empty.")
+    answer_field = forms.CharField(required=False, help_text="Detected when empty.")
+    seed = forms.IntegerField(initial=0)
+
+
+@admin.register(Dataset)
+class DatasetAdmin(TeamScopedAdmin):
+    list_display = ["name", "team", "source_format", "example_count", "created_by", "created_at"]
+    list_filter = ["source_format", "team"]
+    search_fields = ["name", "description"]
+    readonly_fields = ["source_format", "source_filename", "input_field", "answer_field", "split_seed",
+                       "metadata", "created_by", "created_at", "split_counts"]
+
+    def has_add_permission(self, request):
+        return False  # datasets come in through the import service: see the "Import" button
+
+    @admin.display(description="examples")
+    def example_count(self, dataset):
+        return dataset.examples.count()
+
+    def split_counts(self, dataset):
+        return ", ".join(f"{split} {n}" for split, n in dataset.split_counts().items())
+
+    def get_urls(self):
+        return [path("import/", self.admin_site.admin_view(self.import_view), name="datasets_dataset_import"),
+                *super().get_urls()]
+
+    def import_view(self, request):
+        teams = Team.objects.all() if request.user.is_superuser else Team.objects.filter(
+            memberships__user=request.user, memberships__role__in=["editor", "approver"])
+        form = DatasetUploadForm(request.POST or None, request.FILES or None)
+        form.fields["team"].queryset = teams
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                dataset = dataset_import(
+                    team=data["team"], name=data["name"], file=data["file"], filename=data["file"].name,
+                    input_field=data["input_field"] or None, answer_field=data["answer_field"] or None,
+                    seed=data["seed"], created_by=request.user,
+                )
+            except DatasetFileError as exc:
+                form.add_error("file", f"{exc.message} Nothing was imported.")
+            else:
+                messages.success(request, f"Imported {dataset.examples.count()} examples into {dataset.name}.")
+                return redirect("admin:datasets_dataset_change", dataset.pk)
+        context = {**self.admin_site.each_context(request), "form": form, "title": "Import a dataset",
+                   "opts": self.model._meta}
+        return render(request, "admin/datasets/dataset/import.html", context)
+
+
+@admin.register(Example)
+class ExampleAdmin(TeamScopedAdmin):
+    team_path = "dataset__team"
+    list_display = ["dataset", "position", "short_input", "expected", "split"]
+    list_filter = ["split", "dataset__team", "dataset"]
+    search_fields = ["input", "expected"]
+    readonly_fields = ["dataset", "position"]
+    list_select_related = ["dataset"]
+
+    @admin.display(description="input")
+    def short_input(self, example):
+        return example.input[:80]

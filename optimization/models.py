@@ -1,0 +1,256 @@
+"""Prompts and their versions, optimization runs and what they measured, and the LLM call log and cache."""
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+from django.db.models import F, Q
+
+
+class Prompt(models.Model):
+    """A named prompt of a team. Its text lives in its versions."""
+
+    team = models.ForeignKey("promptopt.Team", on_delete=models.CASCADE, related_name="prompts")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    # The last version number handed out; numbers are never reused, even after a version is deleted.
+    last_number = models.PositiveIntegerField(default=0, editable=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["team", "name"], name="prompt_name_unique_per_team")]
+
+    def __str__(self):
+        return self.name
+
+
+class VersionStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    CANDIDATE = "candidate", "Candidate"
+    IN_REVIEW = "in_review", "In review"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    PRODUCTION = "production", "Production"
+    ARCHIVED = "archived", "Archived"
+
+
+class PromptVersion(models.Model):
+    """One immutable text of a prompt. Only its status changes after it is saved."""
+
+    CONTENT_FIELDS = ("prompt_id", "number", "system_prompt", "output_instruction", "demonstrations", "parent_id")
+
+    prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField(editable=False)
+    system_prompt = models.TextField()
+    output_instruction = models.TextField(
+        blank=True, help_text="Appended after the example's input; {input} marks where the input goes."
+    )
+    # [{"input": ..., "output": ...}, ...] shown to the model as earlier turns of the conversation.
+    demonstrations = models.JSONField(default=list, blank=True)
+    parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_by_run = models.ForeignKey(
+        "Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="created_versions"
+    )
+    note = models.TextField(blank=True, help_text="What changed and why.")
+    status = models.CharField(max_length=12, choices=VersionStatus.choices, default=VersionStatus.DRAFT)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["prompt", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["prompt", "number"], name="version_number_unique_per_prompt"),
+            models.UniqueConstraint(
+                fields=["prompt"], condition=Q(status="production"), name="one_production_version_per_prompt"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.prompt.name} v{self.number}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            saved = PromptVersion.objects.filter(pk=self.pk).values(*self.CONTENT_FIELDS).first()
+            if saved and any(saved[field] != getattr(self, field) for field in self.CONTENT_FIELDS):
+                raise ValidationError("A prompt version is immutable once saved; create a new version instead.")
+            return super().save(*args, **kwargs)
+        with transaction.atomic():
+            # The UPDATE locks the prompt's row until commit, so concurrent saves get distinct numbers.
+            Prompt.objects.filter(pk=self.prompt_id).update(last_number=F("last_number") + 1)
+            self.number = Prompt.objects.values_list("last_number", flat=True).get(pk=self.prompt_id)
+            super().save(*args, **kwargs)
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Step(models.TextChoices):
+    PRIMARY_INFERENCE = "primary_inference", "1. Primary inference"
+    EVALUATION = "evaluation", "2. Evaluation"
+    OPTIMIZER = "optimizer", "3. Optimizer"
+    REFINED_INFERENCE = "refined_inference", "4. Refined inference"
+    SECOND_EVALUATION = "second_evaluation", "5. Second evaluation"
+    FINAL_TEST = "final_test", "Test-split comparison"
+    DONE = "done", "Done"
+
+
+class Run(models.Model):
+    """One optimization of a prompt on a dataset. Its state lives here, so any worker can resume it."""
+
+    ACTIVE = (RunStatus.QUEUED, RunStatus.RUNNING)
+
+    team = models.ForeignKey("promptopt.Team", on_delete=models.CASCADE, related_name="runs")
+    dataset = models.ForeignKey("datasets.Dataset", on_delete=models.PROTECT, related_name="runs")
+    start_version = models.ForeignKey(PromptVersion, on_delete=models.PROTECT, related_name="runs_started")
+    best_version = models.ForeignKey(
+        PromptVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs_won"
+    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    # Parameters, fixed at creation.
+    primary_provider = models.CharField(max_length=20, default="embedded")
+    primary_model = models.CharField(max_length=100, blank=True)
+    optimizer_provider = models.CharField(max_length=20, default="embedded")
+    optimizer_model = models.CharField(max_length=100, blank=True)
+    metric = models.CharField(max_length=30, default="exact_match")
+    metric_options = models.JSONField(default=dict, blank=True)
+    strategy = models.CharField(max_length=30, default="operators")
+    target = models.FloatField(default=0.90)
+    patience = models.PositiveIntegerField(default=3)
+    max_iterations = models.PositiveIntegerField(default=10)
+    candidates_per_iteration = models.PositiveIntegerField(default=4)
+    examples_per_split = models.PositiveIntegerField(default=40, help_text="At most this many examples per split.")
+    max_llm_calls = models.PositiveIntegerField(null=True, blank=True)
+    max_tokens = models.PositiveBigIntegerField(null=True, blank=True)
+    max_cost = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
+    temperature = models.FloatField(default=0.0)
+    seed = models.IntegerField(default=0)
+    use_cache = models.BooleanField(default=True)
+    estimated_calls = models.PositiveIntegerField(default=0)
+
+    # State.
+    status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True)
+    step = models.CharField(max_length=20, choices=Step.choices, default=Step.PRIMARY_INFERENCE)
+    iteration = models.PositiveIntegerField(default=1)
+    best_score = models.FloatField(null=True, blank=True)
+    iterations_without_improvement = models.PositiveIntegerField(default=0)
+    cancel_requested = models.BooleanField(default=False)
+    stop_reason = models.CharField(max_length=200, blank=True)
+    last_error = models.TextField(blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    # The held-out comparison of the start and best versions.
+    test_start_score = models.FloatField(null=True, blank=True)
+    test_best_score = models.FloatField(null=True, blank=True)
+    test_delta = models.FloatField(null=True, blank=True)
+    ci_low = models.FloatField(null=True, blank=True)
+    ci_high = models.FloatField(null=True, blank=True)
+    p_value = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"Run {self.pk} · {self.start_version} on {self.dataset}"
+
+    @property
+    def is_active(self):
+        return self.status in self.ACTIVE
+
+
+class Iteration(models.Model):
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="iterations")
+    number = models.PositiveIntegerField()
+    best_score_before = models.FloatField(null=True, blank=True)
+    best_score_after = models.FloatField(null=True, blank=True)
+    improved = models.BooleanField(default=False)
+    candidates = models.ManyToManyField(PromptVersion, blank=True, related_name="proposed_in")
+    optimizer_error = models.TextField(blank=True, help_text="An optimizer answer the loop could not use.")
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "number"]
+        constraints = [models.UniqueConstraint(fields=["run", "number"], name="iteration_number_unique_per_run")]
+
+    def __str__(self):
+        return f"{self.run} · iteration {self.number}"
+
+
+class Evaluation(models.Model):
+    """A version's score on one split within a run, with one Prediction row per example."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="evaluations")
+    version = models.ForeignKey(PromptVersion, on_delete=models.CASCADE, related_name="evaluations")
+    split = models.CharField(max_length=10)
+    iteration = models.ForeignKey(Iteration, null=True, blank=True, on_delete=models.SET_NULL)
+    score = models.FloatField(null=True, blank=True, help_text="Empty until every example is scored.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["run", "created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "version", "split"], name="one_evaluation_per_version_split")
+        ]
+
+    def __str__(self):
+        return f"{self.version} on {self.split}: {self.score}"
+
+
+class Prediction(models.Model):
+    evaluation = models.ForeignKey(Evaluation, on_delete=models.CASCADE, related_name="predictions")
+    example = models.ForeignKey("datasets.Example", on_delete=models.CASCADE, related_name="predictions")
+    output = models.TextField()
+    score = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["evaluation", "example__position"]
+        constraints = [
+            models.UniqueConstraint(fields=["evaluation", "example"], name="one_prediction_per_example")
+        ]
+
+
+class LLMCall(models.Model):
+    """One completion the loop asked for, paid or served from the cache: the accounting ledger."""
+
+    run = models.ForeignKey(Run, null=True, blank=True, on_delete=models.CASCADE, related_name="llm_calls")
+    iteration = models.PositiveIntegerField(null=True, blank=True)
+    purpose = models.CharField(max_length=20, blank=True)
+    provider = models.CharField(max_length=20)
+    model = models.CharField(max_length=100)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    latency_ms = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(max_digits=12, decimal_places=6, default=0)
+    cached = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["run", "iteration"])]
+
+
+class CachedResponse(models.Model):
+    """A completion kept for reuse, shared across runs and users."""
+
+    key = models.CharField(max_length=64, unique=True)
+    provider = models.CharField(max_length=20)
+    model = models.CharField(max_length=100)
+    text = models.TextField()
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    finish_reason = models.CharField(max_length=30, blank=True)
+    hits = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self):
+        return f"{self.provider}/{self.model} {self.key[:12]}"

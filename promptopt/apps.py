@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class PromptOptConfig(AppConfig):
+    name = "promptopt"
+    verbose_name = "Teams"

@@ -1,0 +1,7 @@
+class PromptOptError(Exception):
+    """An error a person can act on: its message is shown as is in pages, the API and the CLI."""
+
+    def __init__(self, message, **extra):
+        super().__init__(message)
+        self.message = message
+        self.extra = extra

@@ -1,0 +1,39 @@
+import os
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+
+from datasets.models import Dataset
+from datasets.services import dataset_import
+from promptopt.models import Membership, Role, Team
+
+DEMO_TASK = Path(settings.BASE_DIR) / "data" / "bigbench" / "sports_understanding.json"
+
+
+class Command(BaseCommand):
+    help = "Create the demo admin, the demo team and the demo dataset (safe to run again)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--password", default=os.environ.get("DEMO_PASSWORD", "demo-admin"))
+
+    def handle(self, *args, password, **options):
+        user, created = get_user_model().objects.get_or_create(
+            username="admin", defaults={"is_staff": True, "is_superuser": True}
+        )
+        if created:
+            user.set_password(password)
+            user.save()
+        team, _ = Team.objects.get_or_create(name="Demo team")
+        Membership.objects.get_or_create(team=team, user=user, defaults={"role": Role.APPROVER})
+        dataset = Dataset.objects.filter(team=team, name="sports_understanding").first()
+        if dataset is None:
+            with open(DEMO_TASK, "rb") as file:
+                dataset = dataset_import(
+                    team=team, name="sports_understanding", file=file, filename=DEMO_TASK.name, created_by=user
+                )
+        counts = ", ".join(f"{split} {n}" for split, n in dataset.split_counts().items())
+        self.stdout.write(f"Demo team {team.name!r}: dataset {dataset.name!r} ({counts}).")
+        if created:
+            self.stdout.write(f"Sign in as admin / {password}")

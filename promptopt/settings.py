@@ -1,0 +1,225 @@
+"""PromptOpt settings, read from the environment (and an optional `.env` beside manage.py).
+
+Every variable has a laptop-safe default: SQLite, django-q2's ORM broker, media on local disk and the
+embedded model. A bad value stops start-up with a message that names the variable.
+"""
+
+import os
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env")
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def _bool(name, default):
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    if raw.strip().lower() in _TRUE:
+        return True
+    if raw.strip().lower() in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean: use one of true/false, 1/0, yes/no, on/off.")
+
+
+def _number(name, default, cast=int, minimum=None):
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = cast(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a valid {cast.__name__}.") from None
+    if minimum is not None and value < minimum:
+        raise ImproperlyConfigured(f"{name}={raw!r} must be at least {minimum}.")
+    return value
+
+
+def _choice(name, default, choices):
+    value = os.environ.get(name, default)
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name}={value!r} is not one of: {', '.join(sorted(choices))}.")
+    return value
+
+
+def _database(name, default):
+    try:
+        config = env.db_url(name, default=default)
+    except (ImproperlyConfigured, ValueError, KeyError) as exc:
+        raise ImproperlyConfigured(f"{name} is not a database URL Django can use: {exc}") from None
+    if not config.get("ENGINE", "").startswith("django.db.backends."):
+        raise ImproperlyConfigured(
+            f"{name}={os.environ.get(name)!r}: unknown database scheme; use sqlite:///PATH or postgres://..."
+        )
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        # WAL lets the web process read while a worker writes; IMMEDIATE takes the write lock at BEGIN,
+        # so two writers queue on the busy timeout instead of failing with "database is locked".
+        config["OPTIONS"] = {
+            "timeout": 30,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+        # A file, not memory: tests start real worker and command processes that share the test database.
+        config["TEST"] = {"NAME": str(VAR_DIR / f"test-{Path(config['NAME']).stem}.sqlite3")}
+    else:
+        config.setdefault("CONN_MAX_AGE", 60)
+        config["CONN_HEALTH_CHECKS"] = True
+    return config
+
+
+DEBUG = _bool("DEBUG", False)
+# The default key is fine for a laptop; anything reachable by others must set its own.
+SECRET_KEY = os.environ.get("SECRET_KEY") or "insecure-local-key-set-SECRET_KEY-before-exposing-this-server"
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_q",
+    "promptopt",
+    "datasets",
+    "optimization",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "promptopt.urls"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "promptopt.wsgi.application"
+
+# Local state of a laptop install: the SQLite database and uploaded files.
+VAR_DIR = Path(os.environ.get("PROMPTOPT_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+DATABASES = {"default": _database("DATABASE_URL", f"sqlite:///{VAR_DIR / 'promptopt.sqlite3'}")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
+
+GS_BUCKET_NAME = os.environ.get("GS_BUCKET_NAME", "")
+STORAGES = {
+    "default": (
+        {"BACKEND": "storages.backends.gcloud.GoogleCloudStorage", "OPTIONS": {"bucket_name": GS_BUCKET_NAME}}
+        if GS_BUCKET_NAME
+        else {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+    ),
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
+
+# django-q2: the ORM broker needs no service; REDIS_URL switches to Redis. One worker by default: the
+# embedded model uses every core of the machine, and two copies of it would fight over them.
+REDIS_URL = os.environ.get("REDIS_URL", "")
+Q_TIMEOUT = _number("Q_TIMEOUT", 3600, minimum=10)
+Q_CLUSTER = {
+    "name": "promptopt",
+    "workers": _number("Q_WORKERS", 1, minimum=1),
+    "timeout": Q_TIMEOUT,
+    "retry": Q_TIMEOUT + 120,
+    "max_attempts": 0,
+    "ack_failures": True,
+    "catch_up": False,
+    "label": "Background tasks",
+}
+if REDIS_URL:
+    if not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+        raise ImproperlyConfigured(f"REDIS_URL={REDIS_URL!r} must start with redis://, rediss:// or unix://.")
+    Q_CLUSTER["redis"] = REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+    Q_CLUSTER["poll"] = 1
+
+# LLM providers. The embedded model is the default so that everything works offline.
+LLM_DEFAULT_PROVIDER = _choice("LLM_DEFAULT_PROVIDER", "embedded", {"embedded", "openai", "vertex"})
+LLM_EMBEDDED_THREADS = _number("LLM_EMBEDDED_THREADS", os.cpu_count() or 1, minimum=1)
+LLM_EMBEDDED_CONTEXT = _number("LLM_EMBEDDED_CONTEXT", 2048, minimum=256)
+OPENAI_BASE_URL = os.environ.get("OPENAI_BASE_URL", "")
+OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY", "")
+OPENAI_MODEL = os.environ.get("OPENAI_MODEL", "gpt-4o-mini")
+OPENAI_CONCURRENCY = _number("OPENAI_CONCURRENCY", 32, minimum=1)
+VERTEX_PROJECT = os.environ.get("VERTEX_PROJECT", "")
+VERTEX_LOCATION = os.environ.get("VERTEX_LOCATION", "us-central1")
+VERTEX_MODEL = os.environ.get("VERTEX_MODEL", "gemini-2.5-flash")
+VERTEX_CONCURRENCY = _number("VERTEX_CONCURRENCY", 16, minimum=1)
+LLM_TIMEOUT = _number("LLM_TIMEOUT", 60.0, cast=float, minimum=0.1)
+LLM_MAX_RETRIES = _number("LLM_MAX_RETRIES", 5, minimum=0)
+LLM_REQUESTS_PER_MINUTE = _number("LLM_REQUESTS_PER_MINUTE", 0, minimum=0)  # 0: no limit
+LLM_TOKENS_PER_MINUTE = _number("LLM_TOKENS_PER_MINUTE", 0, minimum=0)
+# USD per million tokens (input, output), by model name; unknown models cost 0.
+LLM_PRICES = {
+    "gemini-2.5-flash": (0.30, 2.50),
+    "gemini-2.5-pro": (1.25, 10.00),
+    "gpt-4o-mini": (0.15, 0.60),
+    "gpt-4o": (2.50, 10.00),
+    "smollm2-135m-instruct": (0.0, 0.0),
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
+    "loggers": {"promptopt": {"level": os.environ.get("LOG_LEVEL", "INFO")}},
+}
