@@ -8,6 +8,7 @@ else pays for importing Hugging Face's package. Our submodules must not take one
 (features, splits, load, io, utils, ...).
 """
 
+import logging
 import os
 import sys
 
@@ -28,7 +29,13 @@ def use_hugging_face_datasets():
     directory = _hugging_face_dir()
     if directory is None:
         raise ImportError("Hugging Face `datasets` is not installed; `pip install -r requirements.txt`.")
+    # Hugging Face's package gives the "datasets" logger, which is also this app's, a handler and a level
+    # of its own: put them back afterwards.
+    app_logger = logging.getLogger(__name__)
+    level, handlers = app_logger.level, list(app_logger.handlers)
     __path__.append(directory)
     init = os.path.join(directory, "__init__.py")
     with open(init, encoding="utf-8") as source:
         exec(compile(source.read(), init, "exec"), globals())
+    app_logger.setLevel(level)
+    app_logger.handlers[:] = handlers

@@ -1,8 +1,37 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from promptopt.admin import TeamScopedAdmin
+from promptopt.errors import PromptOptError
 
-from .models import CachedResponse, Evaluation, Iteration, LLMCall, Prediction, Prompt, PromptVersion, Run
+from . import reviews
+from .models import (
+    AuditEntry,
+    CachedResponse,
+    Evaluation,
+    Iteration,
+    LLMCall,
+    Prediction,
+    Prompt,
+    PromptVersion,
+    Run,
+)
+
+
+def review_action(transition, description):
+    """An admin action that moves each selected version through the review workflow's own function."""
+
+    def action(modeladmin, request, queryset):
+        for version in queryset.select_related("prompt__team"):
+            try:
+                transition(version=version, by=request.user, comment="From the admin.")
+            except PromptOptError as exc:
+                modeladmin.message_user(request, exc.message, messages.ERROR)
+            else:
+                modeladmin.message_user(request, f"{version}: {version.get_status_display()}.", messages.SUCCESS)
+
+    action.__name__ = transition.__name__
+    action.short_description = description
+    return action
 
 
 class ReadOnlyAdmin(TeamScopedAdmin):
@@ -31,6 +60,12 @@ class PromptVersionAdmin(TeamScopedAdmin):
     search_fields = ["prompt__name", "system_prompt", "output_instruction", "note"]
     list_select_related = ["prompt", "parent__prompt", "created_by", "created_by_run"]
     raw_id_fields = ["parent", "created_by_run"]
+    actions = [
+        review_action(reviews.review_request, "Request review of the selected versions"),
+        review_action(reviews.review_approve, "Approve the selected versions"),
+        review_action(reviews.version_promote, "Promote the selected version to production"),
+        review_action(reviews.version_rollback, "Roll back to the selected version"),
+    ]
 
     def get_readonly_fields(self, request, obj=None):
         # A saved version is immutable; its status moves only through the review workflow.
@@ -105,4 +140,15 @@ class CachedResponseAdmin(admin.ModelAdmin):
         return request.user.is_superuser
 
     def has_add_permission(self, request):
+        return False
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    list_display = ["created_at", "actor", "action", "version", "from_status", "to_status", "comment"]
+    list_filter = ["action", "to_status", "team"]
+    search_fields = ["version__prompt__name", "actor__username", "comment"]
+    list_select_related = ["actor", "version__prompt"]
+
+    def has_delete_permission(self, request, obj=None):
         return False

@@ -144,6 +144,9 @@ class Run(models.Model):
     stop_reason = models.CharField(max_length=200, blank=True)
     last_error = models.TextField(blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Which worker holds the run for its current step, and until when (renewed as the step makes progress).
+    lease_token = models.CharField(max_length=32, blank=True, editable=False)
+    lease_until = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -254,3 +257,31 @@ class CachedResponse(models.Model):
 
     def __str__(self):
         return f"{self.provider}/{self.model} {self.key[:12]}"
+
+
+class AuditEntry(models.Model):
+    """One transition of a version in the review workflow. Append-only: entries are never changed or deleted."""
+
+    team = models.ForeignKey("promptopt.Team", on_delete=models.CASCADE, related_name="audit_entries")
+    version = models.ForeignKey(PromptVersion, on_delete=models.CASCADE, related_name="audit_entries")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    action = models.CharField(max_length=20)
+    from_status = models.CharField(max_length=12, choices=VersionStatus.choices)
+    to_status = models.CharField(max_length=12, choices=VersionStatus.choices)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self):
+        return f"{self.actor} {self.action} {self.version}: {self.from_status} → {self.to_status}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValidationError("The audit log is append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValidationError("The audit log is append-only.")

@@ -5,3 +5,7 @@ class PromptOptError(Exception):
         super().__init__(message)
         self.message = message
         self.extra = extra
+
+
+class NotAllowed(PromptOptError):
+    """The user may not do this (a role they lack, or a rule such as approving their own version)."""

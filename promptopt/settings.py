@@ -191,6 +191,9 @@ else:
     Q_CLUSTER["orm"] = "default"
     Q_CLUSTER["poll"] = 1
 
+# How long a worker holds a run for its current step without news; a dead worker's run is resumed after it.
+RUN_LEASE_SECONDS = _number("RUN_LEASE_SECONDS", 120, minimum=1)
+
 # LLM providers. The embedded model is the default so that everything works offline.
 LLM_DEFAULT_PROVIDER = _choice("LLM_DEFAULT_PROVIDER", "embedded", {"embedded", "openai", "vertex"})
 LLM_EMBEDDED_THREADS = _number("LLM_EMBEDDED_THREADS", os.cpu_count() or 1, minimum=1)
@@ -203,7 +206,11 @@ VERTEX_PROJECT = os.environ.get("VERTEX_PROJECT", "")
 VERTEX_LOCATION = os.environ.get("VERTEX_LOCATION", "us-central1")
 VERTEX_MODEL = os.environ.get("VERTEX_MODEL", "gemini-2.5-flash")
 VERTEX_CONCURRENCY = _number("VERTEX_CONCURRENCY", 16, minimum=1)
+VERTEX_BASE_URL = os.environ.get("VERTEX_BASE_URL", "")  # tests or a proxy; empty: Google's endpoint
+VERTEX_ACCESS_TOKEN = os.environ.get("VERTEX_ACCESS_TOKEN", "")  # a static OAuth token; empty: ADC
 LLM_TIMEOUT = _number("LLM_TIMEOUT", 60.0, cast=float, minimum=0.1)
+LLM_RETRY_INITIAL_DELAY = _number("LLM_RETRY_INITIAL_DELAY", 1.0, cast=float, minimum=0)
+LLM_RETRY_MAX_DELAY = _number("LLM_RETRY_MAX_DELAY", 30.0, cast=float, minimum=0)
 LLM_MAX_RETRIES = _number("LLM_MAX_RETRIES", 5, minimum=0)
 LLM_REQUESTS_PER_MINUTE = _number("LLM_REQUESTS_PER_MINUTE", 0, minimum=0)  # 0: no limit
 LLM_TOKENS_PER_MINUTE = _number("LLM_TOKENS_PER_MINUTE", 0, minimum=0)

@@ -1,5 +1,13 @@
+pytest_plugins = ["tests.loopback.fixtures"]  # the loopback LLM servers, for any test that asks for them
+
+import io
+import json
+from pathlib import Path
+
 import pytest
 from django.contrib.auth import get_user_model
+
+from datasets.services import dataset_import
 
 from promptopt.models import Membership, Role, Team
 
@@ -33,3 +41,23 @@ def approver(team):
 @pytest.fixture
 def stranger(other_team):
     return _member(other_team, "sam", Role.APPROVER)
+
+
+@pytest.fixture(autouse=True)
+def plain_static_files(settings):
+    """Pages render without `collectstatic`: the manifest storage is for served deployments."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+BIGBENCH = Path(__file__).resolve().parent.parent / "data" / "bigbench"
+
+
+@pytest.fixture
+def dataset(team):
+    """The first 60 examples of BIG-bench's sports_understanding (36 train, 12 validation, 12 test)."""
+    task = json.loads((BIGBENCH / "sports_understanding.json").read_text())
+    task["examples"] = task["examples"][:60]
+    return dataset_import(team=team, name="sports", file=io.BytesIO(json.dumps(task).encode()), filename="t.json")

@@ -1,0 +1,20 @@
+"""Django set up against a throwaway SQLite database, migrated, removed when the benchmark exits."""
+
+import atexit
+import os
+import shutil
+import tempfile
+
+
+def setup_django():
+    directory = tempfile.mkdtemp(prefix="promptopt-bench-")
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    os.environ["PROMPTOPT_VAR_DIR"] = directory
+    os.environ["DATABASE_URL"] = f"sqlite:///{directory}/bench.sqlite3"
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "promptopt.settings")
+
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)

@@ -1,0 +1,437 @@
+"""The optimization loop, top to bottom.
+
+A run moves through five steps per iteration, then a last comparison on the test split:
+
+    1. primary inference   the current best prompt answers the validation examples
+    2. evaluation          those answers are scored, one score per example
+    3. optimizer           a strategy proposes new candidate prompts from the scores, failures and history
+    4. refined inference   the candidates answer the same validation examples
+    5. second evaluation   the candidates are scored, the best is kept, and the loop decides: again, or stop
+    then: final test       the starting and the best version answer the held-out test split, compared pairwise
+
+Each step reads what it needs from the database and writes what it produced there, so it can run again after
+a crash without doing its work twice: inference only asks for the answers still missing (and finished LLM calls
+come back from the cache), scoring only fills what is empty, and the step moves on in the same transaction that
+records its result. `run_next_step` claims the run with a lease before a step, so two workers never run one run.
+"""
+
+import logging
+import random
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from datasets.models import Example, Split
+from promptopt.errors import PromptOptError
+
+from . import metrics
+from .llm import LLMError, Request, complete_batch, usage_for
+from .models import Evaluation, Iteration, Prediction, PromptVersion, Run, RunStatus, Step, VersionStatus
+from .prompting import answer_token_budget, messages_for
+from .statistics import compare_paired
+from .strategies import Candidate, Failure, OptimizerError, Situation, strategy_for
+
+log = logging.getLogger("promptopt.loop")
+
+INFERENCE_CHUNK = 32  # answers asked for between two checks for cancellation and lease renewals
+FAILURES_SHOWN = 5
+OPTIMIZER_TEMPERATURE = 0.7
+IMPROVEMENT = 1e-9
+
+
+class RunCancelled(Exception):
+    pass
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The steps
+
+
+def primary_inference(run):
+    """1. The current best prompt answers the validation examples (a no-op when it already has)."""
+    stop = budget_spent(run)
+    if stop:
+        return finish_iterating(run, stop)
+    infer(run, current_best(run), Split.VALIDATION)
+    return Step.EVALUATION
+
+
+def evaluation(run):
+    """2. Score those answers. Reaching the target before optimizing anything is a result too."""
+    best = current_best(run)
+    run.best_score = score(run, evaluation_of(run, best, Split.VALIDATION))
+    run.best_version = best
+    if run.best_score >= run.target:
+        return finish_iterating(run, f"Target reached: {run.best_score:.3f} ≥ {run.target:.3f}.")
+    return Step.OPTIMIZER
+
+
+def optimizer(run):
+    """3. A strategy proposes candidates; they are saved as draft versions of the prompt, made by the run."""
+    stop = budget_spent(run)
+    if stop:
+        return finish_iterating(run, stop)
+    iteration, _ = Iteration.objects.get_or_create(
+        run=run, number=run.iteration, defaults={"best_score_before": run.best_score}
+    )
+    if iteration.candidates.exists() or iteration.optimizer_error:
+        return Step.REFINED_INFERENCE  # proposed before a crash; the answers are the same from the cache
+    situation = situation_for(run)
+    try:
+        candidates = strategy_for(run.strategy)(situation)
+    except OptimizerError as exc:
+        iteration.optimizer_error = exc.message
+        iteration.save(update_fields=["optimizer_error"])
+        candidates = []
+    known = {candidate.key() for candidate, _ in situation.history} | {situation.current.key()}
+    best = current_best(run)
+    with transaction.atomic():
+        for candidate in candidates:
+            if candidate.key() in known:
+                continue
+            known.add(candidate.key())
+            iteration.candidates.add(
+                PromptVersion.objects.create(
+                    prompt=best.prompt,
+                    system_prompt=candidate.system_prompt,
+                    output_instruction=candidate.output_instruction,
+                    demonstrations=list(candidate.demonstrations),
+                    parent=best,
+                    created_by_run=run,
+                    note=candidate.note,
+                )
+            )
+    return Step.REFINED_INFERENCE
+
+
+def refined_inference(run):
+    """4. Each candidate answers the same validation examples, within the budget."""
+    candidates = list(this_iteration(run).candidates.all())
+    needed = len(candidates) * len(selected_examples(run, Split.VALIDATION))
+    stop = budget_spent(run, upcoming_calls=needed)
+    if stop:
+        return finish_iterating(run, stop)
+    for candidate in candidates:
+        infer(run, candidate, Split.VALIDATION)
+    return Step.SECOND_EVALUATION
+
+
+def second_evaluation(run):
+    """5. Score the candidates, keep the best, and decide whether to go round again."""
+    iteration = this_iteration(run)
+    scored = [(score(run, evaluation_of(run, c, Split.VALIDATION)), c) for c in iteration.candidates.all()]
+    winner_score, winner = max(scored, key=lambda pair: (pair[0], -pair[1].number), default=(None, None))
+    iteration.improved = winner is not None and winner_score > run.best_score + IMPROVEMENT
+    if iteration.improved:
+        run.best_version, run.best_score = winner, winner_score
+        run.iterations_without_improvement = 0
+    else:
+        run.iterations_without_improvement += 1
+    iteration.best_score_after = run.best_score
+    iteration.finished_at = timezone.now()
+    iteration.save(update_fields=["improved", "best_score_after", "finished_at"])
+
+    stop = (
+        run.best_score >= run.target and f"Target reached: {run.best_score:.3f} ≥ {run.target:.3f}."
+        or run.iterations_without_improvement >= run.patience
+        and f"No improvement in {run.patience} iteration{'s' if run.patience != 1 else ''} (patience spent)."
+        or run.iteration >= run.max_iterations and f"Reached the limit of {run.max_iterations} iterations."
+        or budget_spent(run)
+    )
+    if stop:
+        return finish_iterating(run, stop)
+    run.iteration += 1
+    return Step.PRIMARY_INFERENCE
+
+
+def final_test(run):
+    """The start and the best version on the held-out test split, compared example by example."""
+    start, best = run.start_version, current_best(run)
+    infer(run, start, Split.TEST)
+    infer(run, best, Split.TEST)
+    start_scores = scores_by_example(run, start, Split.TEST)
+    best_scores = scores_by_example(run, best, Split.TEST)
+    examples = sorted(start_scores)
+    comparison = compare_paired(
+        [start_scores[e] for e in examples],
+        [best_scores[e] for e in examples],
+        binary=metrics.is_binary(run.metric),
+        seed=run.seed,
+    )
+    run.test_start_score = sum(start_scores.values()) / len(start_scores)
+    run.test_best_score = sum(best_scores.values()) / len(best_scores)
+    run.test_delta, run.ci_low, run.ci_high = comparison.delta, comparison.ci_low, comparison.ci_high
+    run.p_value = comparison.p_value
+    if best != start and best.status == VersionStatus.DRAFT:
+        best.status = VersionStatus.CANDIDATE
+        best.save(update_fields=["status"])
+    run.status = RunStatus.SUCCEEDED
+    run.finished_at = timezone.now()
+    return Step.DONE
+
+
+STEPS = {
+    Step.PRIMARY_INFERENCE: primary_inference,
+    Step.EVALUATION: evaluation,
+    Step.OPTIMIZER: optimizer,
+    Step.REFINED_INFERENCE: refined_inference,
+    Step.SECOND_EVALUATION: second_evaluation,
+    Step.FINAL_TEST: final_test,
+}
+
+
+def finish_iterating(run, reason):
+    run.stop_reason = reason
+    return Step.FINAL_TEST
+
+
+# ---------------------------------------------------------------------------------------------------------
+# What the steps share
+
+
+def current_best(run):
+    return run.best_version or run.start_version
+
+
+def this_iteration(run):
+    return Iteration.objects.get(run=run, number=run.iteration)
+
+
+def selected_examples(run, split):
+    """At most `examples_per_split` examples of a split, drawn with the run's seed: the same ones every time."""
+    ids = list(run.dataset.examples.filter(split=split).order_by("position").values_list("id", flat=True))
+    chosen = random.Random(f"{run.seed}:{split}").sample(ids, min(run.examples_per_split, len(ids)))
+    return list(Example.objects.filter(id__in=chosen).order_by("position"))
+
+
+def evaluation_of(run, version, split):
+    evaluation, _ = Evaluation.objects.get_or_create(
+        run=run, version=version, split=split, defaults={"iteration": Iteration.objects.filter(
+            run=run, number=run.iteration).first()}
+    )
+    return evaluation
+
+
+def infer(run, version, split):
+    """Ask for the answers of `version` to the examples of `split` it has not answered yet in this run."""
+    evaluation = evaluation_of(run, version, split)
+    examples = selected_examples(run, split)
+    if not examples:
+        raise PromptOptError(f"The dataset has no {split} examples to run on.")
+    answered = set(evaluation.predictions.values_list("example_id", flat=True))
+    missing = [example for example in examples if example.id not in answered]
+    max_tokens = answer_token_budget(answers_of(run))
+    for start in range(0, len(missing), INFERENCE_CHUNK):
+        check_in(run)
+        chunk = missing[start : start + INFERENCE_CHUNK]
+        requests = [
+            Request(messages_for(version, example.input), temperature=run.temperature, max_tokens=max_tokens)
+            for example in chunk
+        ]
+        completions = complete_batch(
+            requests,
+            provider=run.primary_provider,
+            model=run.primary_model,
+            run=run,
+            iteration=run.iteration,
+            purpose="inference",
+            use_cache=run.use_cache,
+        )
+        Prediction.objects.bulk_create(
+            [Prediction(evaluation=evaluation, example=e, output=c.text) for e, c in zip(chunk, completions)],
+            ignore_conflicts=True,
+        )
+    return evaluation
+
+
+def answers_of(run):
+    return [example.expected for example in selected_examples(run, Split.TRAIN)]
+
+
+def score(run, evaluation):
+    """Fill the per-example scores of an evaluation and its mean (kept, so scoring again is free)."""
+    if evaluation.score is not None:
+        return evaluation.score
+    predictions = list(evaluation.predictions.select_related("example"))
+    if not predictions:
+        raise PromptOptError(f"{evaluation.version} has no answers on {evaluation.split} to score.")
+    try:
+        per_example = metrics.score(
+            run.metric,
+            [p.output for p in predictions],
+            [p.example.answers for p in predictions],
+            choices=[p.example.choices for p in predictions],
+            options=run.metric_options,
+        )
+    except ValueError as exc:
+        raise PromptOptError(f"The metric {run.metric} cannot score these answers: {exc}") from None
+    for prediction, value in zip(predictions, per_example):
+        prediction.score = value
+    Prediction.objects.bulk_update(predictions, ["score"])
+    evaluation.score = sum(per_example) / len(per_example)
+    evaluation.save(update_fields=["score"])
+    return evaluation.score
+
+
+def scores_by_example(run, version, split):
+    score(run, evaluation_of(run, version, split))
+    return dict(
+        Prediction.objects.filter(evaluation__run=run, evaluation__version=version, evaluation__split=split)
+        .values_list("example_id", "score")
+    )
+
+
+def situation_for(run):
+    """What the optimizer sees: the current best, every scored prompt so far, failures, and the train split."""
+    best = current_best(run)
+    scored = (
+        Evaluation.objects.filter(run=run, split=Split.VALIDATION, score__isnull=False)
+        .select_related("version")
+        .order_by("score", "version__number")
+    )
+    rng = random.Random(f"{run.seed}:{run.iteration}")
+    wrong = list(
+        Prediction.objects.filter(evaluation=evaluation_of(run, best, Split.VALIDATION), score__lt=1)
+        .select_related("example")
+        .order_by("example__position")
+    )
+    failures = [
+        Failure(p.example.input, p.output, p.example.expected)
+        for p in rng.sample(wrong, min(FAILURES_SHOWN, len(wrong)))
+    ]
+    train = selected_examples(run, Split.TRAIN)
+    choice_sets = {tuple(example.choices or ()) for example in train}
+    return Situation(
+        current=candidate_of(best),
+        history=[(candidate_of(e.version), e.score) for e in scored],
+        failures=failures,
+        train=[(example.input, example.expected) for example in train],
+        choices=list(choice_sets.pop()) if len(choice_sets) == 1 and () not in choice_sets else None,
+        k=run.candidates_per_iteration,
+        iteration=run.iteration,
+        rng=rng,
+        ask=lambda messages, json_schema=None: ask_optimizer(run, messages, json_schema),
+    )
+
+
+def candidate_of(version):
+    return Candidate(version.system_prompt, version.output_instruction, tuple(version.demonstrations), version.note)
+
+
+def ask_optimizer(run, messages, json_schema=None):
+    request = Request(
+        messages, temperature=OPTIMIZER_TEMPERATURE, max_tokens=1024, schema=json_schema, sample=run.iteration
+    )
+    try:
+        [completion] = complete_batch(
+            [request],
+            provider=run.optimizer_provider,
+            model=run.optimizer_model,
+            run=run,
+            iteration=run.iteration,
+            purpose="optimizer",
+            use_cache=run.use_cache,
+        )
+    except LLMError as exc:
+        if exc.retryable:
+            raise
+        raise OptimizerError(f"The optimizer model refused the request: {exc.message}") from exc
+    return completion.text
+
+
+def budget_spent(run, upcoming_calls=0):
+    """Why the run must stop for its budget, or None. `upcoming_calls` is what the next step would ask for."""
+    if not (run.max_llm_calls or run.max_tokens or run.max_cost):
+        return None
+    usage = usage_for(run)
+    if run.max_llm_calls and usage["llm_calls"] + upcoming_calls > run.max_llm_calls:
+        return f"Budget: {usage['llm_calls']} LLM calls made; the limit is {run.max_llm_calls}."
+    if run.max_tokens and usage["tokens"] >= run.max_tokens:
+        return f"Budget: {usage['tokens']} tokens used; the limit is {run.max_tokens}."
+    if run.max_cost and usage["cost"] >= run.max_cost:
+        return f"Budget: ${usage['cost']:.4f} spent; the limit is ${run.max_cost}."
+    return None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# How one step is run: claim the run, do the step, record where it got to
+
+
+def claim(run_id):
+    """Take the run for one step if it is active and nobody holds it. Returns (run, token) or (None, None)."""
+    now, token = timezone.now(), uuid.uuid4().hex
+    claimed = (
+        Run.objects.filter(pk=run_id, status__in=Run.ACTIVE)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .update(
+            lease_token=token,
+            lease_until=now + timedelta(seconds=settings.RUN_LEASE_SECONDS),
+            heartbeat_at=now,
+            status=RunStatus.RUNNING,
+            started_at=Coalesce("started_at", now),
+        )
+    )
+    if claimed != 1:
+        return None, None
+    return Run.objects.select_related("start_version__prompt", "best_version", "dataset").get(pk=run_id), token
+
+
+def check_in(run):
+    """Between chunks of work: stop if the run was cancelled, otherwise renew the lease."""
+    now = timezone.now()
+    renewed = Run.objects.filter(pk=run.pk, lease_token=run.lease_token, cancel_requested=False).update(
+        lease_until=now + timedelta(seconds=settings.RUN_LEASE_SECONDS), heartbeat_at=now
+    )
+    if renewed != 1:
+        if Run.objects.filter(pk=run.pk, cancel_requested=True).exists():
+            raise RunCancelled()
+        raise PromptOptError("Another worker took this run over; this one stops.")
+
+
+STATE_FIELDS = [
+    "status", "step", "iteration", "best_version", "best_score", "iterations_without_improvement", "stop_reason",
+    "last_error", "finished_at", "test_start_score", "test_best_score", "test_delta", "ci_low", "ci_high",
+    "p_value", "lease_token", "lease_until",
+]
+
+
+def run_next_step(run_id):
+    """Claim the run, do its current step, and record the next one. Returns True while work remains."""
+    run, token = claim(run_id)
+    if run is None:
+        return False
+    step = run.step
+    try:
+        if run.cancel_requested:
+            raise RunCancelled()
+        next_step = STEPS[step](run)
+    except RunCancelled:
+        return _record(run, token, RunStatus.CANCELLED, step, stop_reason="Cancelled.")
+    except (PromptOptError, LLMError) as exc:
+        return _record(run, token, RunStatus.FAILED, step, last_error=f"{Step(step).label}: {exc.message}")
+    except Exception as exc:
+        log.exception("Run %s failed in step %s", run_id, step)
+        return _record(
+            run, token, RunStatus.FAILED, step,
+            last_error=f"{Step(step).label}: an internal error ({type(exc).__name__}: {exc}). Its traceback is in the worker's log.",
+        )
+    return _record(run, token, run.status, next_step)
+
+
+def _record(run, token, status, step, **fields):
+    """Write the run's new state, if this worker still holds it, and free it for the next step."""
+    run.status, run.step = status, step
+    for name, value in fields.items():
+        setattr(run, name, value)
+    if status in (RunStatus.FAILED, RunStatus.CANCELLED):
+        run.finished_at = timezone.now()
+    run.lease_token, run.lease_until = "", None
+    with transaction.atomic():
+        values = {name: getattr(run, name) for name in STATE_FIELDS}
+        written = Run.objects.filter(pk=run.pk, lease_token=token).update(**values)
+    return written == 1 and run.status in Run.ACTIVE

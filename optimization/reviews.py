@@ -1,0 +1,101 @@
+"""The approval workflow: the only place its rules live. Pages, admin actions and the API call these.
+
+    candidate ──request──> in review ──approve──> approved ──promote──> production
+                                    └─reject───> rejected           (the previous production goes back to approved,
+                                                                     so a rollback can promote it again)
+
+Approving or rejecting takes the approver role, and never by the person who made the version or launched the
+run that made it. An approval belongs to exactly one version, and versions are immutable, so what was approved
+is what ships. Every transition is written to the append-only audit log.
+"""
+
+from django.db import transaction
+
+from promptopt.errors import NotAllowed, PromptOptError
+from promptopt.models import Role
+
+from .models import AuditEntry, PromptVersion, VersionStatus
+from .services import require_role
+
+S = VersionStatus
+
+
+def review_request(*, version, by, comment=""):
+    """Ask for a review of a candidate (or of a draft a person wrote)."""
+    return _move(version, by, "request_review", {S.CANDIDATE, S.DRAFT, S.REJECTED}, S.IN_REVIEW, Role.EDITOR, comment)
+
+
+def review_approve(*, version, by, comment=""):
+    _check_not_own(version, by, "approve")
+    return _move(version, by, "approve", {S.IN_REVIEW}, S.APPROVED, Role.APPROVER, comment)
+
+
+def review_reject(*, version, by, comment=""):
+    _check_not_own(version, by, "reject")
+    if not comment.strip():
+        raise PromptOptError("Say why the version is rejected: the comment is what its author reads.")
+    return _move(version, by, "reject", {S.IN_REVIEW}, S.REJECTED, Role.APPROVER, comment)
+
+
+def version_promote(*, version, by, comment=""):
+    """Make an approved version the prompt's production version; the one it replaces goes back to approved."""
+    return _to_production(version, by, "promote", comment)
+
+
+def version_rollback(*, version, by, comment=""):
+    """Put an earlier approved version back into production (the same rules as a promotion)."""
+    if not AuditEntry.objects.filter(version=version, to_status=S.PRODUCTION).exists():
+        raise PromptOptError(f"{version} has never been in production; promote it instead of rolling back to it.")
+    return _to_production(version, by, "rollback", comment)
+
+
+def _to_production(version, by, action, comment):
+    with transaction.atomic():
+        current = (
+            PromptVersion.objects.select_for_update()
+            .filter(prompt=version.prompt, status=S.PRODUCTION)
+            .exclude(pk=version.pk)
+            .first()
+        )
+        if current is not None:
+            require_role(by, version.prompt.team, Role.APPROVER)
+            _move(current, by, f"replaced_by_{action}", {S.PRODUCTION}, S.APPROVED, Role.APPROVER,
+                  f"Replaced by v{version.number}.")
+        return _move(version, by, action, {S.APPROVED}, S.PRODUCTION, Role.APPROVER, comment)
+
+
+def _check_not_own(version, by, verb):
+    launcher = version.created_by_run.created_by_id if version.created_by_run_id else None
+    if by.pk in (version.created_by_id, launcher):
+        raise NotAllowed(
+            f"You cannot {verb} {version}: you {'made it' if by.pk == version.created_by_id else 'launched the run that made it'}."
+            " Another approver must review it."
+        )
+
+
+def _move(version, by, action, allowed_from, to, role, comment):
+    require_role(by, version.prompt.team, role)
+    with transaction.atomic():
+        locked = PromptVersion.objects.select_for_update().select_related("prompt").get(pk=version.pk)
+        if locked.status not in allowed_from:
+            raise PromptOptError(
+                f"{locked} is {locked.get_status_display().lower()}, so it cannot be {ACTION_WORDS.get(action, action)}."
+            )
+        previous = locked.status
+        locked.status = to
+        locked.save(update_fields=["status"])
+        AuditEntry.objects.create(
+            team=locked.prompt.team, version=locked, actor=by, action=action, from_status=previous, to_status=to,
+            comment=comment,
+        )
+    version.status = to
+    return version
+
+
+ACTION_WORDS = {
+    "request_review": "sent for review",
+    "approve": "approved",
+    "reject": "rejected",
+    "promote": "promoted (approve it first)",
+    "rollback": "rolled back to (it must be approved)",
+}

@@ -1,0 +1,164 @@
+"""Writes with rules about prompts and runs. Pages, the API, the admin and the CLI all call these."""
+
+from django.db import transaction
+from django.utils import timezone
+
+from datasets.models import Split
+from promptopt.errors import NotAllowed, PromptOptError
+from promptopt.models import Membership, Role
+
+from . import metrics
+from .llm import usage_for
+from .models import Evaluation, Prompt, PromptVersion, Run, RunStatus, VersionStatus
+from .prompting import prompt_file
+from .strategies import STRATEGIES
+
+PROVIDERS = ("embedded", "openai", "vertex")
+# Calls the optimizer model makes per iteration, by strategy (operators make none).
+OPTIMIZER_CALLS = {"operators": 0, "meta_prompt": 1, "critique": 2}
+
+
+def require_role(user, team, role):
+    """Refuse unless `user` holds at least `role` in `team` (superusers hold every role)."""
+    if user is None or user.is_superuser:
+        return
+    membership = Membership.objects.filter(team=team, user=user).first()
+    if membership is None or not membership.allows(role):
+        raise NotAllowed(f"You need the {Role(role).label.lower()} role in {team} to do this.")
+
+
+@transaction.atomic
+def prompt_create(*, team, name, system_prompt=None, output_instruction=None, created_by=None, description=""):
+    """A new prompt and its first version, from the default starting prompt in prompts/ unless given."""
+    require_role(created_by, team, Role.EDITOR)
+    name = (name or "").strip()
+    if not name:
+        raise PromptOptError("A prompt needs a name.")
+    if Prompt.objects.filter(team=team, name=name).exists():
+        raise PromptOptError(f"Team {team} already has a prompt named {name!r}.")
+    prompt = Prompt.objects.create(team=team, name=name, description=description, created_by=created_by)
+    PromptVersion.objects.create(
+        prompt=prompt,
+        system_prompt=prompt_file("initial_system.txt").strip() if system_prompt is None else system_prompt,
+        output_instruction=prompt_file("initial_output.txt").strip() if output_instruction is None
+        else output_instruction,
+        created_by=created_by,
+        note="First version.",
+    )
+    return prompt
+
+
+def start_version_of(prompt, number=None):
+    """The version a run starts from: the one asked for, else production, else the latest a person wrote."""
+    versions = prompt.versions.all()
+    if number is not None:
+        version = versions.filter(number=number).first()
+        if version is None:
+            raise PromptOptError(f"Prompt {prompt} has no version {number}.")
+        return version
+    return (
+        versions.filter(status=VersionStatus.PRODUCTION).first()
+        or versions.filter(created_by_run__isnull=True).order_by("-number").first()
+        or versions.order_by("-number").first()
+    )
+
+
+def run_estimate(*, dataset, examples_per_split=40, candidates_per_iteration=4, max_iterations=10,
+                 strategy="operators", **_):
+    """The most LLM calls a run may make: its start on validation, every iteration, and the final test.
+
+    Cache hits make the real number lower; the run's budget caps can stop it sooner."""
+    counts = dataset.split_counts()
+    validation = min(examples_per_split, counts[Split.VALIDATION])
+    test = min(examples_per_split, counts[Split.TEST])
+    per_iteration = OPTIMIZER_CALLS.get(strategy, 0) + candidates_per_iteration * validation
+    return validation + max_iterations * per_iteration + 2 * test
+
+
+def _check_parameters(dataset, params):
+    counts = dataset.split_counts()
+    for split in (Split.TRAIN, Split.VALIDATION, Split.TEST):
+        if counts[split] == 0:
+            raise PromptOptError(f"Dataset {dataset} has no {split} examples; a run needs all three splits.")
+    if params.get("metric", "exact_match") not in metrics.METRICS:
+        raise PromptOptError(f"Unknown metric {params['metric']!r}; use one of {', '.join(metrics.METRICS)}.")
+    if params.get("strategy", "operators") not in STRATEGIES:
+        raise PromptOptError(f"Unknown strategy {params['strategy']!r}; use one of {', '.join(STRATEGIES)}.")
+    for key in ("primary_provider", "optimizer_provider"):
+        if params.get(key, "embedded") not in PROVIDERS:
+            raise PromptOptError(f"Unknown provider {params[key]!r}; use one of {', '.join(PROVIDERS)}.")
+    if not 0 <= params.get("target", 0.9) <= 1:
+        raise PromptOptError("The target is a score between 0 and 1.")
+    for key in ("max_iterations", "candidates_per_iteration", "examples_per_split", "patience"):
+        if key in params and params[key] < 1:
+            raise PromptOptError(f"{key.replace('_', ' ').capitalize()} must be at least 1.")
+    if params.get("metric") == "choice_accuracy" and dataset.examples.filter(choices__isnull=True).exists():
+        raise PromptOptError("choice_accuracy needs choices on every example; this dataset has examples without.")
+    try:
+        metrics.check_options(params.get("metric", "exact_match"), params.get("metric_options") or {})
+    except ValueError as exc:
+        raise PromptOptError(str(exc)) from None
+
+
+@transaction.atomic
+def run_create(*, dataset, start_version, created_by=None, enqueue=True, **params):
+    """Check the parameters, estimate the calls, save the run and queue it once the transaction commits."""
+    if dataset.team_id != start_version.prompt.team_id:
+        raise PromptOptError("The dataset and the prompt belong to different teams.")
+    require_role(created_by, dataset.team, Role.EDITOR)
+    _check_parameters(dataset, params)
+    run = Run.objects.create(
+        team=dataset.team,
+        dataset=dataset,
+        start_version=start_version,
+        created_by=created_by,
+        estimated_calls=run_estimate(dataset=dataset, **params),
+        **params,
+    )
+    if enqueue:
+        from .tasks import enqueue_step
+
+        transaction.on_commit(lambda: enqueue_step(run.pk))
+    return run
+
+
+def run_cancel(*, run, by=None):
+    """Stop a run at once if no worker holds it, or at the worker's next check (within seconds) if one does."""
+    require_role(by, run.team, Role.EDITOR)
+    if not run.is_active:
+        raise PromptOptError(f"Run {run.pk} has already {run.get_status_display().lower()}.")
+    Run.objects.filter(pk=run.pk).update(cancel_requested=True)
+    Run.objects.filter(pk=run.pk, status=RunStatus.QUEUED, lease_until__isnull=True).update(
+        status=RunStatus.CANCELLED, stop_reason="Cancelled before it started.", finished_at=timezone.now()
+    )
+    run.refresh_from_db()
+    return run
+
+
+def run_summary(run):
+    """The run's result as one JSON-ready dict (the CLI prints it; the API returns the same shape)."""
+
+    def scores(version):
+        if version is None:
+            return {}
+        return dict(Evaluation.objects.filter(run=run, version=version).values_list("split", "score"))
+
+    usage = usage_for(run)
+    best = run.best_version or (run.start_version if run.status == RunStatus.SUCCEEDED else None)
+    return {
+        "run_id": run.pk,
+        "status": run.status,
+        "stop_reason": run.stop_reason,
+        "error": run.last_error,
+        "start": scores(run.start_version),
+        "best": scores(best),
+        "test_delta": run.test_delta,
+        "ci_low": run.ci_low,
+        "ci_high": run.ci_high,
+        "p_value": run.p_value,
+        "iterations": run.iterations.count(),
+        "llm_calls": usage["llm_calls"],
+        "tokens": usage["tokens"],
+        "cache_hits": usage["cache_hits"],
+        "best_version_id": best.pk if best else None,
+    }

@@ -1,0 +1,64 @@
+"""Optimizer strategies: each proposes new candidate prompts from what the loop has seen so far.
+
+A strategy gets a `Situation` and returns `Candidate`s; it never touches the database. Strategies that call
+the optimizer model do it through `situation.ask`, which goes through the LLM layer (cache, retries,
+accounting). An answer they cannot use raises `OptimizerError`, which the loop records and survives.
+"""
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from promptopt.errors import PromptOptError
+
+
+class OptimizerError(PromptOptError):
+    pass
+
+
+@dataclass(frozen=True)
+class Candidate:
+    system_prompt: str
+    output_instruction: str
+    demonstrations: tuple = ()
+    note: str = ""
+
+    def key(self):
+        """What makes two candidates the same prompt, whatever their notes."""
+        demonstrations = tuple((demo["input"], demo["output"]) for demo in self.demonstrations)
+        return (self.system_prompt.strip(), self.output_instruction.strip(), demonstrations)
+
+
+@dataclass
+class Failure:
+    input: str
+    output: str
+    expected: str
+
+
+@dataclass
+class Situation:
+    current: Candidate
+    history: list  # [(Candidate, score)], ascending by score
+    failures: list  # [Failure], a sample
+    train: list  # [(input, expected)] from the train split, for demonstrations
+    choices: list | None  # the answers every example picks from, when they share them
+    k: int
+    iteration: int
+    rng: object  # random.Random, seeded per run and iteration
+    ask: Callable = field(default=None, repr=False)  # ask(messages, json_schema=None) -> str
+
+
+def strategy_for(name):
+    from . import critique, meta_prompt, operators
+
+    strategies = {"operators": operators.propose, "meta_prompt": meta_prompt.propose, "critique": critique.propose}
+    if name not in strategies:
+        raise PromptOptError(f"Unknown optimizer strategy {name!r}; use one of {', '.join(STRATEGIES)}.")
+    return strategies[name]
+
+
+STRATEGIES = {
+    "operators": "Add or swap few-shot demonstrations, state the answer format and choices, limit the length.",
+    "meta_prompt": "OPRO-style: the optimizer model sees scored prompts and failures and writes new prompts.",
+    "critique": "ProTeGi/GEPA-style: the optimizer model explains the failures, then rewrites the prompt.",
+}

@@ -1,0 +1,16 @@
+"""OPRO's meta-prompt: scored prompts in ascending order and a sample of failures in, new prompts out."""
+
+from .llm_written import PROMPTS_SCHEMA, conversation, read_prompts, show_failures, show_prompt
+
+HISTORY_SHOWN = 8
+
+
+def propose(situation):
+    history = "\n\n".join(
+        f"Prompt scoring {score:.2f}:\n{show_prompt(candidate)}" for candidate, score in situation.history[-HISTORY_SHOWN:]
+    )
+    messages = conversation(
+        "meta_prompt.txt", history=history, failures=show_failures(situation.failures), k=situation.k
+    )
+    answer = situation.ask(messages, json_schema=PROMPTS_SCHEMA)
+    return read_prompts(answer, situation.current, "Written by the optimizer from scored prompts", situation.k)

@@ -1,0 +1,37 @@
+"""django-q2 entry points: ids in, one step per task, the next step queued once the step is recorded."""
+
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+from django_q.tasks import async_task
+
+from . import loop
+from .models import Run
+
+
+def enqueue_step(run_id):
+    async_task("optimization.tasks.run_step", run_id, task_name=f"run {run_id}", group="runs")
+
+
+def run_step(run_id):
+    if loop.run_next_step(run_id):
+        transaction.on_commit(lambda: enqueue_step(run_id))
+
+
+def recover_stalled_runs():
+    """Queue again every active run that no worker holds: a worker that died leaves its lease to expire.
+
+    Runs at worker start-up and every minute (see the schedule in setup). A step queued twice is harmless:
+    the second claim fails while the first holds the lease, or finds the work already done."""
+    now = timezone.now()
+    stale = Run.objects.filter(status__in=Run.ACTIVE).filter(
+        Q(lease_until__lt=now)
+        | Q(lease_until__isnull=True, heartbeat_at__lt=now - timedelta(minutes=2))
+        | Q(lease_until__isnull=True, heartbeat_at__isnull=True, created_at__lt=now - timedelta(minutes=2))
+    )
+    ids = list(stale.values_list("pk", flat=True))
+    for run_id in ids:
+        enqueue_step(run_id)
+    return ids

@@ -1,0 +1,48 @@
+"""Django admin for curators: the review actions go through the workflow's rules; staff see only their teams."""
+
+import pytest
+from django.contrib.auth.models import Permission
+
+from optimization.models import Prompt, PromptVersion, VersionStatus
+from promptopt.models import Membership, Role
+
+
+@pytest.fixture
+def version(team, admin_user):
+    Membership.objects.create(team=team, user=admin_user, role=Role.APPROVER)
+    prompt = Prompt.objects.create(team=team, name="judge")
+    return PromptVersion.objects.create(prompt=prompt, system_prompt="Answer.", created_by=admin_user,
+                                        status=VersionStatus.IN_REVIEW)
+
+
+def act(client, action, version):
+    return client.post("/admin/optimization/promptversion/", {"action": action, "_selected_action": [version.pk]},
+                       follow=True)
+
+
+def test_approving_ones_own_version_is_refused_in_the_admin(admin_client, version):
+    response = act(admin_client, "review_approve", version)
+    assert "you made it" in response.content.decode()
+    assert PromptVersion.objects.get(pk=version.pk).status == VersionStatus.IN_REVIEW
+
+
+def test_another_approver_approves_in_the_admin(client, version, approver):
+    approver.is_staff = True
+    approver.save()
+    approver.user_permissions.set(Permission.objects.filter(codename__in=["view_promptversion",
+                                                                          "change_promptversion"]))
+    client.force_login(approver)
+    act(client, "review_approve", version)
+    assert PromptVersion.objects.get(pk=version.pk).status == VersionStatus.APPROVED
+
+
+@pytest.mark.parametrize("model", ["promptversion", "prompt", "run", "auditentry"])
+def test_staff_of_another_team_see_none_of_it(client, version, stranger, model):
+    stranger.is_staff = True
+    stranger.save()
+    stranger.user_permissions.set(Permission.objects.filter(codename__startswith="view_"))
+    client.force_login(stranger)
+    response = client.get(f"/admin/optimization/{model}/")
+    assert response.status_code == 200
+    assert "judge" not in response.content.decode()
+    assert client.get(f"/admin/optimization/promptversion/{version.pk}/change/").status_code in (302, 403, 404)
