@@ -396,7 +396,7 @@ def check_in(run):
 STATE_FIELDS = [
     "status", "step", "iteration", "best_version", "best_score", "iterations_without_improvement", "stop_reason",
     "last_error", "finished_at", "test_start_score", "test_best_score", "test_delta", "ci_low", "ci_high",
-    "p_value", "lease_token", "lease_until",
+    "p_value", "lease_token", "lease_until", "heartbeat_at",
 ]
 
 
@@ -430,7 +430,7 @@ def _record(run, token, status, step, **fields):
         setattr(run, name, value)
     if status in (RunStatus.FAILED, RunStatus.CANCELLED):
         run.finished_at = timezone.now()
-    run.lease_token, run.lease_until = "", None
+    run.lease_token, run.lease_until, run.heartbeat_at = "", None, timezone.now()
     with transaction.atomic():
         values = {name: getattr(run, name) for name in STATE_FIELDS}
         written = Run.objects.filter(pk=run.pk, lease_token=token).update(**values)

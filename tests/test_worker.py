@@ -93,7 +93,11 @@ def test_a_worker_killed_mid_run_is_resumed_without_losing_or_doubling_an_iterat
             assert killed_at.status == RunStatus.RUNNING  # the run was left mid-way
             time.sleep(2.5)  # the dead worker's lease runs out
             worker = _start_worker(env, log)
-            _wait(lambda: not Run.objects.get(pk=run.pk).is_active, 180, "the resumed run to end")
+            try:
+                _wait(lambda: not Run.objects.get(pk=run.pk).is_active, 120, "the resumed run to end")
+            except AssertionError:
+                log.flush()
+                raise AssertionError((tmp_path / "worker.log").read_text()[-3000:]) from None
         finally:
             os.killpg(worker.pid, signal.SIGKILL)
             worker.wait()
