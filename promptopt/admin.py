@@ -1,6 +1,7 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
 
-from .models import Membership, Team
+from .models import ApiToken, Membership, Team
 
 
 class TeamScopedAdmin(admin.ModelAdmin):
@@ -38,3 +39,46 @@ class MembershipAdmin(TeamScopedAdmin):
     list_filter = ["role", "team"]
     search_fields = ["user__username", "team__name"]
     autocomplete_fields = ["user", "team"]
+
+
+class ApiTokenForm(forms.ModelForm):
+    class Meta:
+        model = ApiToken
+        fields = ["user", "name"]
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are made here or in the pages; the key is shown once, in the message after saving."""
+
+    list_display = ["name", "user", "prefix", "created_at", "last_used_at", "revoked_at"]
+    list_filter = ["revoked_at"]
+    search_fields = ["name", "user__username", "prefix"]
+    readonly_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
+    actions = ["revoke"]
+    form = ApiTokenForm
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        return queryset if request.user.is_superuser else queryset.filter(user=request.user)
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*self.readonly_fields, "user", "name"] if obj else self.readonly_fields
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "user" and not request.user.is_superuser:
+            kwargs["queryset"] = type(request.user).objects.filter(pk=request.user.pk)  # one's own tokens only
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        token, key = ApiToken.issue(user=obj.user, name=obj.name)
+        obj.pk = token.pk
+        self.message_user(request, f"The key of {token.name}: {key} — copy it now, it is not shown again.",
+                          messages.WARNING)
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request, queryset):
+        for token in queryset.filter(revoked_at__isnull=True):
+            token.revoke()

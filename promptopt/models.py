@@ -1,7 +1,11 @@
 """Teams own datasets, prompts and runs; a membership gives a user one role in one team."""
 
+import hashlib
+import secrets
+
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class Team(models.Model):
@@ -39,3 +43,49 @@ class Membership(models.Model):
 
     def allows(self, role):
         return self.RANK[Role(self.role)] >= self.RANK[Role(role)]
+
+
+class ApiToken(models.Model):
+    """A user's key for the REST API. Only a hash is kept; the key itself is shown once, when it is made.
+
+    A token acts as its owner, so it reaches exactly the owner's teams with the owner's roles."""
+
+    PREFIX = "po_"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, help_text="What uses it, e.g. 'checkout service'.")
+    prefix = models.CharField(max_length=12, editable=False, help_text="The key's first characters, to recognise it.")
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.name} ({self.prefix}…)"
+
+    @staticmethod
+    def hash(key):
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, *, user, name):
+        """Make a token; returns (token, key). The key is not stored and cannot be shown again."""
+        key = cls.PREFIX + secrets.token_urlsafe(32)
+        token = cls.objects.create(user=user, name=name, prefix=key[:10], key_hash=cls.hash(key))
+        return token, key
+
+    @classmethod
+    def authenticate(cls, key):
+        """The live token for this key, or None."""
+        return cls.objects.select_related("user").filter(key_hash=cls.hash(key), revoked_at__isnull=True).first()
+
+    def revoke(self):
+        self.revoked_at = timezone.now()
+        self.save(update_fields=["revoked_at"])
+
+    @property
+    def is_active(self):
+        return self.revoked_at is None

@@ -89,6 +89,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "django_htmx",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_q",
     "promptopt",
     "datasets",
@@ -104,6 +108,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
 ]
 
 ROOT_URLCONF = "promptopt.urls"
@@ -165,6 +170,29 @@ STORAGES = {
     },
 }
 
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "promptopt.api_auth.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_THROTTLE_CLASSES": ["promptopt.api_auth.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"token": os.environ.get("API_TOKEN_RATE", "6000/min")},
+    "EXCEPTION_HANDLER": "promptopt.api_auth.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "PromptOpt API",
+    "DESCRIPTION": "Datasets, prompts and versions, optimization runs, reviews and the production prompt.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/accounts/login/"
@@ -193,6 +221,16 @@ else:
 
 # How long a worker holds a run for its current step without news; a dead worker's run is resumed after it.
 RUN_LEASE_SECONDS = _number("RUN_LEASE_SECONDS", 120, minimum=1)
+
+# Django's cache: shared by every process of the machine (the production-prompt endpoint is invalidated
+# on promotion and must not stay stale in another gunicorn worker); Redis when configured.
+CACHES = {
+    "default": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        if REDIS_URL
+        else {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": str(VAR_DIR / "cache")}
+    )
+}
 
 # LLM providers. The embedded model is the default so that everything works offline.
 LLM_DEFAULT_PROVIDER = _choice("LLM_DEFAULT_PROVIDER", "embedded", {"embedded", "openai", "vertex"})

@@ -46,3 +46,15 @@ def test_staff_of_another_team_see_none_of_it(client, version, stranger, model):
     assert response.status_code == 200
     assert "judge" not in response.content.decode()
     assert client.get(f"/admin/optimization/promptversion/{version.pk}/change/").status_code in (302, 403, 404)
+
+
+def test_a_token_made_in_the_admin_is_shown_once_and_stored_hashed(admin_client, admin_user):
+    from promptopt.models import ApiToken
+
+    response = admin_client.post("/admin/promptopt/apitoken/add/", {"user": admin_user.pk, "name": "ci"}, follow=True)
+    token = ApiToken.objects.get()
+    key = next(word for word in response.content.decode().split() if word.startswith("po_"))
+    assert ApiToken.authenticate(key) == token
+    assert key not in (token.key_hash, token.prefix)
+    admin_client.post("/admin/promptopt/apitoken/", {"action": "revoke", "_selected_action": [token.pk]})
+    assert ApiToken.authenticate(key) is None
