@@ -28,11 +28,14 @@ demo: install
 	$(PY) manage.py runserver 127.0.0.1:8000
 
 test: install
+	$(VENV)/bin/ruff check .
 	$(PY) manage.py check --fail-level WARNING
 	$(PY) manage.py makemigrations --check --dry-run
 	$(VENV)/bin/pytest
 
 serve: install
+	$(PY) manage.py migrate --noinput -v0
+	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py runserver 127.0.0.1:8000
 
 worker: install

@@ -23,8 +23,8 @@ def write_csv(path):
         writer = csv.writer(file)
         writer.writerow(["question", "answer", "source"])
         for i in range(ROWS):
-            writer.writerow([f"Is {i} an even number? Think about the last digit of {i}.", "yes" if i % 2 == 0 else "no",
-                             f"generated-{i % 97}"])
+            question = f"Is {i} an even number? Think about the last digit of {i}."
+            writer.writerow([question, "yes" if i % 2 == 0 else "no", f"generated-{i % 97}"])
 
 
 def main():

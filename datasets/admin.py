@@ -1,5 +1,5 @@
-from django.contrib import admin, messages
 from django import forms
+from django.contrib import admin, messages
 from django.shortcuts import redirect, render
 from django.urls import path
 

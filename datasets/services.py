@@ -5,6 +5,9 @@ import os
 import numpy as np
 from django.db import transaction
 
+from promptopt.models import Role
+from promptopt.teams import require_role
+
 from .models import Dataset, Example, Split
 from .readers import READERS, DatasetFileError, Header, detect_format
 
@@ -51,6 +54,7 @@ def dataset_import(
     The file is read twice: once to check every row and count them (so the seeded split has exact
     sizes and a bad row is found before anything is written), once to insert in batches.
     """
+    require_role(created_by, team, Role.EDITOR)
     name = (name or "").strip()
     if not name:
         raise DatasetFileError("A dataset needs a name.")

@@ -418,7 +418,8 @@ def run_next_step(run_id):
         log.exception("Run %s failed in step %s", run_id, step)
         return _record(
             run, token, RunStatus.FAILED, step,
-            last_error=f"{Step(step).label}: an internal error ({type(exc).__name__}: {exc}). Its traceback is in the worker's log.",
+            last_error=f"{Step(step).label}: an internal error ({type(exc).__name__}: {exc}). "
+            "Its traceback is in the worker's log.",
         )
     return _record(run, token, run.status, next_step)
 

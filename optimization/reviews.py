@@ -13,9 +13,9 @@ from django.db import transaction
 
 from promptopt.errors import NotAllowed, PromptOptError
 from promptopt.models import Role
+from promptopt.teams import require_role
 
 from .models import AuditEntry, PromptVersion, VersionStatus
-from .services import require_role
 
 S = VersionStatus
 
@@ -67,10 +67,8 @@ def _to_production(version, by, action, comment):
 def _check_not_own(version, by, verb):
     launcher = version.created_by_run.created_by_id if version.created_by_run_id else None
     if by.pk in (version.created_by_id, launcher):
-        raise NotAllowed(
-            f"You cannot {verb} {version}: you {'made it' if by.pk == version.created_by_id else 'launched the run that made it'}."
-            " Another approver must review it."
-        )
+        how = "made it" if by.pk == version.created_by_id else "launched the run that made it"
+        raise NotAllowed(f"You cannot {verb} {version}: you {how}. Another approver must review it.")
 
 
 def _move(version, by, action, allowed_from, to, role, comment):
@@ -78,9 +76,8 @@ def _move(version, by, action, allowed_from, to, role, comment):
     with transaction.atomic():
         locked = PromptVersion.objects.select_for_update().select_related("prompt").get(pk=version.pk)
         if locked.status not in allowed_from:
-            raise PromptOptError(
-                f"{locked} is {locked.get_status_display().lower()}, so it cannot be {ACTION_WORDS.get(action, action)}."
-            )
+            status = locked.get_status_display().lower()
+            raise PromptOptError(f"{locked} is {status}, so it cannot be {ACTION_WORDS.get(action, action)}.")
         previous = locked.status
         locked.status = to
         locked.save(update_fields=["status"])

@@ -4,8 +4,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from datasets.models import Split
-from promptopt.errors import NotAllowed, PromptOptError
-from promptopt.models import Membership, Role
+from promptopt.errors import PromptOptError
+from promptopt.models import Role
+from promptopt.teams import require_role
 
 from . import metrics
 from .llm import usage_for
@@ -16,15 +17,6 @@ from .strategies import STRATEGIES
 PROVIDERS = ("embedded", "openai", "vertex")
 # Calls the optimizer model makes per iteration, by strategy (operators make none).
 OPTIMIZER_CALLS = {"operators": 0, "meta_prompt": 1, "critique": 2}
-
-
-def require_role(user, team, role):
-    """Refuse unless `user` holds at least `role` in `team` (superusers hold every role)."""
-    if user is None or user.is_superuser:
-        return
-    membership = Membership.objects.filter(team=team, user=user).first()
-    if membership is None or not membership.allows(role):
-        raise NotAllowed(f"You need the {Role(role).label.lower()} role in {team} to do this.")
 
 
 @transaction.atomic
@@ -46,6 +38,21 @@ def prompt_create(*, team, name, system_prompt=None, output_instruction=None, cr
         note="First version.",
     )
     return prompt
+
+
+@transaction.atomic
+def version_create(*, parent, by, system_prompt, output_instruction="", demonstrations=(), note=""):
+    """A new version written by a person from `parent`: versions are immutable, so editing makes a new one."""
+    require_role(by, parent.prompt.team, Role.EDITOR)
+    return PromptVersion.objects.create(
+        prompt=parent.prompt,
+        parent=parent,
+        created_by=by,
+        system_prompt=system_prompt,
+        output_instruction=output_instruction,
+        demonstrations=list(demonstrations),
+        note=note,
+    )
 
 
 def start_version_of(prompt, number=None):

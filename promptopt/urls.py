@@ -1,9 +1,16 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
+
+from datasets import urls as dataset_urls
+from optimization import urls as optimization_urls
+
+from . import views
 
 urlpatterns = [
-    path("", RedirectView.as_view(url="/admin/", permanent=False)),
+    path("", views.dashboard, name="dashboard"),
+    path("datasets/", include((dataset_urls.urlpatterns, "datasets"))),
+    path("prompts/", include((optimization_urls.prompt_patterns, "prompts"))),
+    path("runs/", include((optimization_urls.run_patterns, "runs"))),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
 ]

@@ -1,5 +1,3 @@
-pytest_plugins = ["tests.loopback.fixtures"]  # the loopback LLM servers, for any test that asks for them
-
 import io
 import json
 from pathlib import Path
@@ -8,8 +6,9 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from datasets.services import dataset_import
-
 from promptopt.models import Membership, Role, Team
+
+pytest_plugins = ["tests.loopback.fixtures"]  # the loopback LLM servers, for any test that asks for them
 
 
 @pytest.fixture

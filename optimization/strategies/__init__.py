@@ -5,8 +5,8 @@ the optimizer model do it through `situation.ask`, which goes through the LLM la
 accounting). An answer they cannot use raises `OptimizerError`, which the loop records and survives.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from promptopt.errors import PromptOptError
 

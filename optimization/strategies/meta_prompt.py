@@ -6,9 +6,8 @@ HISTORY_SHOWN = 8
 
 
 def propose(situation):
-    history = "\n\n".join(
-        f"Prompt scoring {score:.2f}:\n{show_prompt(candidate)}" for candidate, score in situation.history[-HISTORY_SHOWN:]
-    )
+    shown = situation.history[-HISTORY_SHOWN:]
+    history = "\n\n".join(f"Prompt scoring {score:.2f}:\n{show_prompt(candidate)}" for candidate, score in shown)
     messages = conversation(
         "meta_prompt.txt", history=history, failures=show_failures(situation.failures), k=situation.k
     )

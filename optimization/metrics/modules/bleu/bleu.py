@@ -2,9 +2,10 @@
 
 from statistics import fmean
 
-import datasets
 import evaluate
 from sacrebleu.metrics import BLEU as SacreBLEU
+
+import datasets
 
 
 class Bleu(evaluate.Metric):

@@ -2,9 +2,10 @@
 
 from statistics import fmean
 
-import datasets
 import evaluate
 from sacrebleu.metrics import CHRF
+
+import datasets
 
 
 class Chrf(evaluate.Metric):

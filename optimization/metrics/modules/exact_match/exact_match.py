@@ -2,9 +2,9 @@
 
 from statistics import fmean
 
-import datasets
 import evaluate
 
+import datasets
 from optimization.metrics.normalization import normalize
 
 

@@ -4,9 +4,9 @@ matches the expected answer (or an alternative) read as a regular expression; af
 import re
 from statistics import fmean
 
-import datasets
 import evaluate
 
+import datasets
 from optimization.metrics.normalization import normalize
 
 

@@ -3,9 +3,10 @@
 import re
 from statistics import fmean
 
-import datasets
 import evaluate
 from rouge_score.rouge_scorer import RougeScorer
+
+import datasets
 
 
 class RougeL(evaluate.Metric):

@@ -5,8 +5,9 @@ import string
 from collections import Counter
 from statistics import fmean
 
-import datasets
 import evaluate
+
+import datasets
 
 
 class TokenF1(evaluate.Metric):

@@ -3,8 +3,9 @@
 import json
 from statistics import fmean
 
-import datasets
 import evaluate
+
+import datasets
 
 
 class ValidJson(evaluate.Metric):

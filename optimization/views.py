@@ -1,0 +1,516 @@
+"""Pages for prompts, their versions and reviews, and runs. Every write goes through a service or the review
+workflow (optimization.reviews); these views only find the objects (scoped to the user's teams) and show
+what the services answer."""
+
+import difflib
+import json
+import re
+from dataclasses import dataclass
+
+from django.contrib import messages
+from django.db.models import Count, Max, OuterRef, Subquery
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from datasets.models import Split
+from promptopt.errors import NotAllowed, PromptOptError
+from promptopt.models import Role
+from promptopt.teams import may, scoped, scoped_or_404, teams_of
+from promptopt.views import member_view, page_of, render_page
+
+from . import reviews
+from .forms import PromptForm, RunForm, VersionForm
+from .llm import usage_for
+from .models import (
+    AuditEntry,
+    Evaluation,
+    Prediction,
+    Prompt,
+    PromptVersion,
+    Run,
+    RunStatus,
+    Step,
+    VersionStatus,
+)
+from .services import prompt_create, require_role, run_cancel, run_create, run_estimate, version_create
+
+SCORED_SPLITS = (Split.VALIDATION, Split.TEST)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Prompts
+
+
+@member_view
+def prompt_list(request):
+    production = PromptVersion.objects.filter(prompt=OuterRef("pk"), status=VersionStatus.PRODUCTION)
+    prompts = (
+        scoped(Prompt.objects, request.user)
+        .select_related("team")
+        .annotate(
+            version_count=Count("versions"),
+            latest=Max("versions__number"),
+            production=Subquery(production.values("number")[:1]),
+        )
+        .order_by("name", "team__name")
+    )
+    can_create = any(may(request.user, team, Role.EDITOR) for team in teams_of(request.user))
+    return render(request, "optimization/prompt_list.html", {"page": page_of(request, prompts),
+                                                               "can_create": can_create})
+
+
+@member_view
+def prompt_new(request):
+    form = PromptForm(request.user, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            prompt = prompt_create(
+                team=form.cleaned_data["team"], name=form.cleaned_data["name"], created_by=request.user,
+                description=form.cleaned_data["description"], **form.texts(),
+            )
+        except NotAllowed:
+            raise
+        except PromptOptError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, f"Prompt {prompt.name} created with its first version.")
+            return redirect("prompts:detail", pk=prompt.pk)
+    return render(request, "optimization/prompt_new.html", {"form": form})
+
+
+@member_view
+def prompt_detail(request, pk):
+    prompt = scoped_or_404(Prompt.objects.select_related("team", "created_by"), request.user, pk=pk)
+    versions = list(prompt.versions.select_related("created_by", "created_by_run", "parent").order_by("-number"))
+    latest = {}  # (version id, split) -> the latest scored evaluation of it
+    for evaluation in Evaluation.objects.filter(
+        version__prompt=prompt, split__in=SCORED_SPLITS, score__isnull=False
+    ).order_by("created_at"):
+        latest[evaluation.version_id, evaluation.split] = evaluation
+    for version in versions:
+        version.scores = [latest.get((version.pk, split)) for split in SCORED_SPLITS]
+    context = {
+        "prompt": prompt,
+        "versions": versions,
+        "splits": SCORED_SPLITS,
+        "audit": _audit(AuditEntry.objects.filter(version__prompt=prompt).select_related("actor", "version")[:50]),
+        "can_edit": may(request.user, prompt.team, Role.EDITOR),
+    }
+    return render(request, "optimization/prompt_detail.html", context)
+
+
+def _version_or_404(user, pk, number):
+    return scoped_or_404(
+        PromptVersion.objects.select_related("prompt__team", "created_by", "created_by_run", "parent"),
+        user, "prompt__team", prompt_id=pk, number=number,
+    )
+
+
+@dataclass(frozen=True)
+class ReviewAction:
+    name: str
+    label: str
+    call: object
+    role: str
+    comment: str  # "" no comment box, "optional" or "required"
+    offered_in: tuple  # statuses in which the page offers it (reviews.py decides whether it is allowed)
+
+
+REVIEW_ACTIONS = {
+    action.name: action
+    for action in (
+        ReviewAction("request", "Request review", reviews.review_request, Role.EDITOR, "optional",
+                     (VersionStatus.DRAFT, VersionStatus.CANDIDATE, VersionStatus.REJECTED)),
+        ReviewAction("approve", "Approve", reviews.review_approve, Role.APPROVER, "optional",
+                     (VersionStatus.IN_REVIEW,)),
+        ReviewAction("reject", "Reject", reviews.review_reject, Role.APPROVER, "required", (VersionStatus.IN_REVIEW,)),
+        ReviewAction("promote", "Promote to production", reviews.version_promote, Role.APPROVER, "optional",
+                     (VersionStatus.APPROVED,)),
+        ReviewAction("rollback", "Roll back to this version", reviews.version_rollback, Role.APPROVER, "optional",
+                     (VersionStatus.APPROVED,)),
+    )
+}
+AUDIT_WORDS = {
+    "request_review": "asked for a review", "approve": "approved", "reject": "rejected", "promote": "promoted",
+    "rollback": "put back in production (rollback)",
+    "replaced_by_promote": "took out of production (a promotion replaced it)",
+    "replaced_by_rollback": "took out of production (a rollback replaced it)",
+}
+
+
+def _audit(entries):
+    entries = list(entries)
+    for entry in entries:
+        entry.words = AUDIT_WORDS.get(entry.action, entry.action.replace("_", " "))
+    return entries
+
+
+DONE_WORDS = {
+    "request": "sent for review", "approve": "approved", "reject": "rejected", "promote": "promoted to production",
+    "rollback": "back in production",
+}
+
+
+@member_view
+def version_detail(request, pk, number):
+    version = _version_or_404(request.user, pk, number)
+    audit = _audit(version.audit_entries.select_related("actor", "version"))
+    was_in_production = any(entry.to_status == VersionStatus.PRODUCTION for entry in audit)
+    actions = [
+        action for action in REVIEW_ACTIONS.values()
+        if version.status in action.offered_in and may(request.user, version.prompt.team, action.role)
+        and (action.name != "promote" or not was_in_production)
+        and (action.name != "rollback" or was_in_production)
+    ]
+    context = {
+        "version": version,
+        "prompt": version.prompt,
+        "evaluations": version.evaluations.filter(score__isnull=False).select_related("run").order_by("-created_at"),
+        "runs_started": version.runs_started.order_by("-created_at")[:10],
+        "children": version.children.order_by("number"),
+        "audit": audit,
+        "actions": actions,
+        "others": version.prompt.versions.exclude(pk=version.pk).order_by("-number"),
+        "can_edit": may(request.user, version.prompt.team, Role.EDITOR),
+    }
+    return render(request, "optimization/version_detail.html", context)
+
+
+@member_view
+@require_POST
+def version_review(request, pk, number, action):
+    version = _version_or_404(request.user, pk, number)
+    if action not in REVIEW_ACTIONS:
+        raise Http404(f"No review action {action!r}.")
+    try:
+        # A NotAllowed (a role missing, one's own version) goes on to member_view: a 403 page with its message.
+        REVIEW_ACTIONS[action].call(version=version, by=request.user, comment=request.POST.get("comment", ""))
+    except NotAllowed:
+        raise
+    except PromptOptError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"{version} is {DONE_WORDS[action]}.")
+    return redirect("prompts:version", pk=pk, number=number)
+
+
+@member_view
+def version_new(request, pk, number):
+    parent = _version_or_404(request.user, pk, number)
+    require_role(request.user, parent.prompt.team, Role.EDITOR)
+    form = VersionForm(request.POST or None, parent=parent)
+    if request.method == "POST" and form.is_valid():
+        version = version_create(parent=parent, by=request.user, **form.cleaned_data)
+        messages.success(request, f"Saved {version} (a draft). Request a review when it is ready.")
+        return redirect("prompts:version", pk=pk, number=version.number)
+    return render(request, "optimization/version_new.html", {"form": form, "parent": parent, "prompt": parent.prompt})
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Comparing two versions
+
+
+@dataclass
+class DiffLine:
+    kind: str  # same, added, removed, changed
+    segments: list  # [(kind, text)], kind one of same, added, removed
+
+
+def text_diff(old, new):
+    """Line by line; a line changed in place shows the words that changed within it."""
+    a, b = old.splitlines(), new.splitlines()
+    lines = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if tag == "equal":
+            lines += [DiffLine("same", [("same", text)]) for text in a[i1:i2]]
+        elif tag == "replace" and i2 - i1 == j2 - j1:
+            lines += [DiffLine("changed", word_diff(x, y)) for x, y in zip(a[i1:i2], b[j1:j2], strict=True)]
+        else:
+            lines += [DiffLine("removed", [("removed", text)]) for text in a[i1:i2]]
+            lines += [DiffLine("added", [("added", text)]) for text in b[j1:j2]]
+    return lines
+
+
+def word_diff(old, new):
+    a, b = re.split(r"(\s+)", old), re.split(r"(\s+)", new)
+    segments = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if tag == "equal":
+            segments.append(("same", "".join(a[i1:i2])))
+            continue
+        if i1 < i2:
+            segments.append(("removed", "".join(a[i1:i2])))
+        if j1 < j2:
+            segments.append(("added", "".join(b[j1:j2])))
+    return segments
+
+
+def _number(value):
+    try:
+        return int(value) if value not in (None, "") else None
+    except ValueError:
+        raise Http404("A version number is a whole number.") from None
+
+
+def _demonstrations_text(version):
+    return json.dumps(version.demonstrations, indent=2, ensure_ascii=False) if version.demonstrations else ""
+
+
+@member_view
+def version_diff(request, pk):
+    prompt = scoped_or_404(Prompt.objects.select_related("team"), request.user, pk=pk)
+    versions = list(prompt.versions.select_related("parent").order_by("-number"))
+    by_number = {version.number: version for version in versions}
+    new_number, old_number = _number(request.GET.get("b")), _number(request.GET.get("a"))
+    if (new_number is not None and new_number not in by_number) or (
+        old_number is not None and old_number not in by_number
+    ):
+        raise Http404("No such version of this prompt.")
+    new = by_number.get(new_number) or (versions[0] if versions else None)
+    old = by_number.get(old_number)
+    if old is None and new is not None:  # by default, what the newer version was written from
+        old = by_number.get(new.parent.number) if new.parent and new.parent.prompt_id == prompt.pk else None
+        old = old or next((v for v in versions if v.number < new.number), None)
+    parts = []
+    if old is not None and new is not None:
+        for label, key in (("System prompt", "system_prompt"), ("Output instruction", "output_instruction")):
+            parts.append((label, text_diff(getattr(old, key), getattr(new, key))))
+        parts.append(("Demonstrations", text_diff(_demonstrations_text(old), _demonstrations_text(new))))
+    context = {"prompt": prompt, "versions": versions, "old": old, "new": new, "parts": parts}
+    return render(request, "optimization/version_diff.html", context)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Runs
+
+
+@member_view
+def run_list(request):
+    runs = scoped(Run.objects, request.user).select_related("start_version__prompt", "dataset", "created_by")
+    status = request.GET.get("status", "")
+    if status in RunStatus.values:
+        runs = runs.filter(status=status)
+    else:
+        status = ""
+    can_launch = any(may(request.user, team, Role.EDITOR) for team in teams_of(request.user))
+    context = {"page": page_of(request, runs), "status": status, "statuses": RunStatus.choices,
+               "can_launch": can_launch}
+    return render(request, "optimization/run_list.html", context)
+
+
+def _prefill(query):
+    """?dataset=, ?prompt= and ?version= from a link on a dataset or version page."""
+    return {key: query[key] for key in ("dataset", "prompt", "version") if query.get(key, "").isdigit()}
+
+
+@member_view
+def run_new(request):
+    """Parameters, then the estimate of LLM calls to confirm, then the run (queued once it is saved)."""
+    if request.method == "POST":
+        form = RunForm(request.user, request.POST)
+    else:
+        form = RunForm(request.user, initial=_prefill(request.GET))
+    context = {"form": form}
+    if request.method != "POST" or "edit" in request.POST or not form.is_valid():
+        return render(request, "optimization/run_new.html", context)
+
+    dataset, start_version = form.cleaned_data["dataset"], form.cleaned_data["start_version"]
+    require_role(request.user, dataset.team, Role.EDITOR)
+    parameters = form.parameters()
+    if "launch" not in request.POST:
+        context |= {
+            "dataset": dataset, "start_version": start_version, "counts": dataset.split_counts(),
+            "estimate": run_estimate(dataset=dataset, **parameters), "parameters": parameters,
+        }
+        return render(request, "optimization/run_confirm.html", context)
+    try:
+        run = run_create(dataset=dataset, start_version=start_version, created_by=request.user, enqueue=True,
+                         **parameters)
+    except NotAllowed:
+        raise
+    except PromptOptError as exc:
+        form.add_error(None, exc.message)
+        return render(request, "optimization/run_new.html", context)
+    messages.success(request, f"Run #{run.pk} is queued: at most {run.estimated_calls} LLM calls.")
+    return redirect("runs:detail", pk=run.pk)
+
+
+def _run_or_404(user, pk):
+    return scoped_or_404(
+        Run.objects.select_related("team", "dataset", "start_version__prompt", "best_version", "created_by"),
+        user, pk=pk,
+    )
+
+
+@member_view
+def run_detail(request, pk):
+    run = _run_or_404(request.user, pk)
+    return render(request, "optimization/run_detail.html", live_context(request, run))
+
+
+@member_view
+def run_live(request, pk):
+    """The part of the run page that changes while it runs; HTMX fetches it every 2 s until the run ends."""
+    run = _run_or_404(request.user, pk)
+    return render_page(request, "optimization/_run_live.html", live_context(request, run))
+
+
+@member_view
+@require_POST
+def run_cancel_view(request, pk):
+    run = _run_or_404(request.user, pk)
+    try:
+        run = run_cancel(run=run, by=request.user)
+    except NotAllowed:
+        raise
+    except PromptOptError as exc:
+        messages.error(request, exc.message)
+    else:
+        if run.status == RunStatus.CANCELLED:
+            messages.success(request, f"Run #{run.pk} is cancelled.")
+        else:
+            messages.success(request, f"Run #{run.pk} stops at the worker's next check, within seconds.")
+    return redirect("runs:detail", pk=pk)
+
+
+def live_context(request, run):
+    usage = usage_for(run)
+    return {
+        "run": run,
+        "progress": progress_words(run),
+        "usage": usage,
+        "chart": score_chart(run),
+        "comparison": comparison_of(run),
+        "evaluations": run.evaluations.filter(score__isnull=False).select_related("version")
+        .annotate(examples=Count("predictions")).order_by("version__number", "split"),
+        "can_cancel": run.is_active and not run.cancel_requested and may(request.user, run.team, Role.EDITOR),
+    }
+
+
+def progress_words(run):
+    """Where the run is, in a sentence."""
+    if run.status == RunStatus.QUEUED:
+        if run.cancel_requested:
+            return "Cancelling: the worker stops it at its next check."
+        return "Waiting for a worker to pick it up. If it stays queued, check that a worker runs (make worker)."
+    if run.status == RunStatus.RUNNING:
+        if run.cancel_requested:
+            return "Cancelling: the worker stops it at its next check, within seconds."
+        if run.step == Step.FINAL_TEST:
+            return f"Iterations done ({run.stop_reason}). Now scoring the start and the best version on the test split."
+        return f"Iteration {run.iteration} of at most {run.max_iterations}: step {run.get_step_display()}."
+    if run.status == RunStatus.SUCCEEDED:
+        return f"Finished. {run.stop_reason}"
+    if run.status == RunStatus.CANCELLED:
+        return run.stop_reason or "Cancelled."
+    return "Stopped by an error; nothing after it ran."
+
+
+def _p_words(p):
+    if p is None:
+        return None
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def comparison_of(run):
+    """The test-split comparison in numbers, and one sentence saying what they mean."""
+    if run.test_delta is None:
+        return None
+    best = run.best_version or run.start_version
+    examples = (
+        Evaluation.objects.filter(run=run, version=best, split=Split.TEST).annotate(n=Count("predictions"))
+        .values_list("n", flat=True).first() or 0
+    )
+    p = _p_words(run.p_value)
+    significant = run.p_value is None or run.p_value < 0.05
+    if best == run.start_version:
+        meaning = ("No candidate beat the start on the validation split, so the start stays the best version; "
+                   "the test split shows how it does on examples it was never tuned on.")
+    elif run.ci_low > 0 and significant:
+        meaning = (f"The new version does better on {examples} held-out examples, and the whole 95 % interval is "
+                   f"above zero ({p}): the improvement is unlikely to be chance.")
+    elif run.ci_high < 0 and significant:
+        meaning = (f"The new version does worse than the start on {examples} held-out examples ({p}): "
+                   "it won on validation by luck; do not promote it.")
+    else:
+        meaning = (f"On {examples} held-out examples the difference could be chance: the 95 % interval includes "
+                   f"zero{f' ({p})' if p else ''}. Measure it on more examples before relying on it.")
+    return {
+        "start": run.test_start_score,
+        "best": run.test_best_score,
+        "delta": f"{run.test_delta:+.2f}",
+        "ci": f"{run.ci_low:+.2f} to {run.ci_high:+.2f}",
+        "p": p or "—",
+        "examples": examples,
+        "best_version": best,
+        "meaning": meaning,
+    }
+
+
+def score_chart(run, width=640, height=220):
+    """The best validation score after each iteration (and each candidate's) as coordinates for an SVG."""
+    validation = Evaluation.objects.filter(run=run, split=Split.VALIDATION, score__isnull=False)
+    start = validation.filter(version=run.start_version).values_list("score", flat=True).first()
+    best = [(0, start)] if start is not None else []
+    best += [(i.number, i.best_score_after) for i in run.iterations.order_by("number")
+             if i.best_score_after is not None]
+    candidates = list(
+        validation.exclude(version=run.start_version).filter(iteration__isnull=False)
+        .values_list("iteration__number", "score", "version__number")
+    )
+    if not best and not candidates:
+        return None
+    left, right, top, bottom = 40, 16, 12, 30
+    span = max([1] + [n for n, _ in best] + [n for n, _, _ in candidates])
+
+    def x(n):
+        return round(left + n / span * (width - left - right), 1)
+
+    def y(score):
+        return round(top + (1 - score) * (height - top - bottom), 1)
+
+    return {
+        "width": width,
+        "height": height,
+        "left": left,
+        "right": width - right,
+        "bottom": height - bottom,
+        "line": " ".join(f"{x(n)},{y(s)}" for n, s in best),
+        "best": [{"x": x(n), "y": y(s), "title": f"{'start' if n == 0 else f'iteration {n}'}: best {s:.2f}"}
+                 for n, s in best],
+        "candidates": [{"x": x(n), "y": y(s), "title": f"v{v} (iteration {n}): {s:.2f}"} for n, s, v in candidates],
+        "target": y(run.target),
+        "y_ticks": [{"y": y(t), "label": f"{t:.2f}"} for t in (0, 0.25, 0.5, 0.75, 1)],
+        "x_ticks": [{"x": x(n), "label": "start" if n == 0 else str(n)}
+                    for n in range(0, span + 1, max(1, span // 10))],
+    }
+
+
+@member_view
+def run_results(request, pk):
+    """Per-example results of one version on one split in the run, with a filter for the failures."""
+    run = _run_or_404(request.user, pk)
+    evaluations = run.evaluations.select_related("version").order_by("version__number", "split")
+    chosen = request.GET.get("evaluation", "")
+    if chosen:
+        if not chosen.isdigit():
+            raise Http404("No such evaluation in this run.")
+        evaluation = evaluations.filter(pk=chosen).first()
+        if evaluation is None:
+            raise Http404("No such evaluation in this run.")
+    else:
+        best = run.best_version or run.start_version
+        evaluation = evaluations.filter(version=best, split=Split.TEST).first() or evaluations.last()
+    failures = request.GET.get("failures") == "1"
+    predictions = evaluation.predictions.select_related("example") if evaluation else Prediction.objects.none()
+    if evaluation and failures:
+        predictions = predictions.filter(score__lt=1)
+    context = {
+        "run": run,
+        "evaluations": evaluations,
+        "evaluation": evaluation,
+        "failures": failures,
+        "page": page_of(request, predictions),
+    }
+    return render_page(request, "optimization/run_results.html", context, fragment="optimization/_results.html")

@@ -1,0 +1,72 @@
+"""The dashboard, and what every page of the app shares: sign-in, refusals as 403, HTMX fragments, pages."""
+
+import functools
+from urllib.parse import urlsplit
+
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.shortcuts import render
+from django.utils.cache import patch_vary_headers
+from django_htmx.http import HttpResponseClientRedirect
+
+from datasets.models import Dataset
+from optimization.models import Prompt, PromptVersion, Run, VersionStatus
+
+from .errors import NotAllowed
+from .models import Membership
+from .teams import scoped
+
+PAGE_SIZE = 25
+
+
+def is_htmx(request):
+    # Works with or without django-htmx's middleware (which would set request.htmx from the same header).
+    return request.headers.get("HX-Request") == "true"
+
+
+def member_view(view):
+    """Sign-in required; a refusal from a service (NotAllowed) becomes a 403 page that shows its message."""
+
+    @functools.wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            if is_htmx(request):
+                # A fragment (a polled run) must not swap the sign-in form into the page: send the page there.
+                current = urlsplit(request.headers.get("HX-Current-URL", ""))
+                page = current.path + (f"?{current.query}" if current.query else "") or "/"
+                return HttpResponseClientRedirect(redirect_to_login(page).url)
+            return redirect_to_login(request.get_full_path())
+        try:
+            return view(request, *args, **kwargs)
+        except NotAllowed as exc:
+            raise PermissionDenied(exc.message) from exc
+
+    return wrapper
+
+
+def render_page(request, template, context, *, fragment=None):
+    """The whole page, or only `fragment` when HTMX asks for it: one URL serves both, with or without JS."""
+    response = render(request, fragment if fragment and is_htmx(request) else template, context)
+    patch_vary_headers(response, ("HX-Request",))
+    return response
+
+
+def page_of(request, queryset, size=PAGE_SIZE):
+    """The page asked for in ?page=; a number out of range or not a number gives the nearest page."""
+    return Paginator(queryset, size).get_page(request.GET.get("page"))
+
+
+@member_view
+def dashboard(request):
+    user = request.user
+    versions = scoped(PromptVersion.objects, user, "prompt__team").select_related("prompt", "created_by_run")
+    context = {
+        "memberships": Membership.objects.filter(user=user).select_related("team").order_by("team__name"),
+        "runs": scoped(Run.objects, user).select_related("start_version__prompt", "dataset", "created_by")[:8],
+        "in_review": versions.filter(status=VersionStatus.IN_REVIEW).order_by("-created_at")[:10],
+        "candidates": versions.filter(status=VersionStatus.CANDIDATE).order_by("-created_at")[:10],
+        "has_datasets": scoped(Dataset.objects, user).exists(),
+        "has_prompts": scoped(Prompt.objects, user).exists(),
+    }
+    return render(request, "dashboard.html", context)
