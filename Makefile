@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 export OMP_WAIT_POLICY ?= PASSIVE
 export GOMP_SPINCOUNT ?= 100000
 
-.PHONY: install demo test serve worker
+.PHONY: install demo test serve worker chromium
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,10 +24,15 @@ demo: install
 	$(PY) manage.py setup_demo
 	@echo "Optimizing the demo prompt on sports_understanding with the embedded model (about 10 minutes)..."
 	$(PY) manage.py optimize --team "Demo team" --dataset sports_understanding --prompt "Sports judge"
-	@echo "Serving on http://127.0.0.1:8000/ (Ctrl-C to stop)"
-	$(PY) manage.py runserver 127.0.0.1:8000
+	@echo "Serving on http://127.0.0.1:8000/ with a background worker for runs (Ctrl-C stops both)"
+	$(PY) manage.py worker & worker=$$!; trap 'kill $$worker' EXIT INT TERM; \
+	$(PY) manage.py runserver --noreload 127.0.0.1:8000
 
-test: install
+# The browser tests (tests/browser/) launch Debian's chromium; Playwright cannot download its own browser here.
+chromium:
+	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
+
+test: install chromium
 	$(VENV)/bin/ruff check .
 	$(PY) manage.py check --fail-level WARNING
 	$(PY) manage.py makemigrations --check --dry-run

@@ -83,6 +83,8 @@ def _carry(form, **values):
     for key, value in values.items():
         data[key] = value
     form.data = data
+    # The file kept from the preview stands in for the file field: the browser must not ask for it again.
+    form.fields["file"].required = not data.get("upload")
 
 
 def _keep(request, uploaded, token):
