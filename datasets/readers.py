@@ -110,6 +110,8 @@ def _text_lines(file):
                 f"Line {number}: the file is not UTF-8 text (byte 0x{raw[exc.start]:02x} at column {exc.start + 1}). "
                 "Save it as UTF-8 and upload it again."
             ) from None
+        if "\x00" in text:
+            raise DatasetFileError(f"Line {number}: the file holds a NUL byte, so it is not text; save it as UTF-8.")
         yield text.removeprefix("\ufeff") if number == 1 else text
 
 

@@ -67,6 +67,8 @@ def _database(name, default):
             "transaction_mode": "IMMEDIATE",
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
+        # One connection per process: opening one per request costs more than the production-prompt endpoint.
+        config.setdefault("CONN_MAX_AGE", 600)
         # A file, not memory: tests start real worker and command processes that share the test database.
         config["TEST"] = {"NAME": str(VAR_DIR / f"test-{Path(config['NAME']).stem}.sqlite3")}
     else:
@@ -191,6 +193,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "VersionStatusEnum": "optimization.models.VersionStatus",
+        "RunStatusEnum": "optimization.models.RunStatus",
+        "DatasetFormatEnum": "datasets.models.Dataset.Format",
+        "ProviderEnum": "optimization.services.PROVIDERS",
+    },
 }
 
 LOGIN_URL = "/accounts/login/"

@@ -13,4 +13,5 @@ urlpatterns = [
     path("runs/", include((optimization_urls.run_patterns, "runs"))),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
+    path("", include("promptopt.api_urls")),  # /api/v1/..., /api/schema/, /api/docs/
 ]

@@ -114,6 +114,7 @@ BROKEN = {
     "unknown format": ("data.xlsx", b"PK\x03\x04", "Unknown file format '.xlsx'"),
     "bigbench without examples": ("task.json", b'{"name": "t", "examples": []}', "has no examples"),
     "bigbench without answers": ("task.json", b'{"examples": [{"input": "x"}]}', "Example 1: has neither"),
+    "nul byte": ("nul.csv", b"input,answer\nhello\x00,yes\n", "Line 2: the file holds a NUL byte"),
     "empty answer": ("blank.csv", b"input,answer\nhello,\n", "Line 2: the answer ('answer') is empty"),
 }
 
