@@ -210,9 +210,10 @@ def selected_examples(run, split):
 
 
 def evaluation_of(run, version, split):
+    # A callable default is only evaluated when the row is created, not on every lookup.
     evaluation, _ = Evaluation.objects.get_or_create(
-        run=run, version=version, split=split, defaults={"iteration": Iteration.objects.filter(
-            run=run, number=run.iteration).first()}
+        run=run, version=version, split=split,
+        defaults={"iteration": lambda: Iteration.objects.filter(run=run, number=run.iteration).first()},
     )
     return evaluation
 

@@ -78,7 +78,7 @@ class TokenAuthentication(BaseAuthentication):
         )
 
     def live_token(self, key):
-        """`ApiToken.authenticate` in SQL, with the owner in the same row: the live token of this key, or None.
+        """The live (unrevoked) token of this key, with its owner in the same row, or None.
         The ORM spent 0.45 ms of the production endpoint's 1.35 ms building this one query.
 
         The token and its owner come back with only the fields a request needs; the others load if read."""

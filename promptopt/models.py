@@ -48,7 +48,8 @@ class Membership(models.Model):
 class ApiToken(models.Model):
     """A user's key for the REST API. Only a hash is kept; the key itself is shown once, when it is made.
 
-    A token acts as its owner, so it reaches exactly the owner's teams with the owner's roles."""
+    A token acts as its owner, so it reaches exactly the owner's teams with the owner's roles. Requests find
+    the live token of a key in `promptopt.api_auth.TokenAuthentication.live_token`, the one place that rule lives."""
 
     PREFIX = "po_"
 
@@ -76,11 +77,6 @@ class ApiToken(models.Model):
         key = cls.PREFIX + secrets.token_urlsafe(32)
         token = cls.objects.create(user=user, name=name, prefix=key[:10], key_hash=cls.hash(key))
         return token, key
-
-    @classmethod
-    def authenticate(cls, key):
-        """The live token for this key, or None."""
-        return cls.objects.select_related("user").filter(key_hash=cls.hash(key), revoked_at__isnull=True).first()
 
     def revoke(self):
         self.revoked_at = timezone.now()

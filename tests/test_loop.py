@@ -55,6 +55,7 @@ def test_it_finds_a_better_prompt_and_proves_it_on_the_test_split(dataset, stude
     assert run.ci_low == run.ci_high == 1.0
     assert run.p_value < 0.01
     assert run.iterations.count() == 1
+    assert run.evaluations.get(version=best, split="validation").iteration == run.iterations.get()
     losers = PromptVersion.objects.filter(created_by_run=run).exclude(pk=best.pk)
     assert set(losers.values_list("status", flat=True)) <= {VersionStatus.DRAFT}
 
