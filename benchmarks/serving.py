@@ -2,9 +2,9 @@
 
 gunicorn (two sync workers, as in the Dockerfile) serves a throwaway SQLite database with a promoted prompt, on
 127.0.0.1 and a port the OS picks. The bare view returns a constant JSON document of the same size through the
-same middleware. The production endpoint, through DRF, authenticates a token (one query), counts it against the
-rate limit, resolves the caller's team and the production version (one query) and sends the document from the
-cache (the file cache of the default settings, read once per process). An aiohttp client keeps 32 requests in
+same middleware. The production endpoint authenticates the token and resolves the caller's team and the
+production version in one query, counts the request against the token's rate limit and sends the document from
+the cache (the file cache of the default settings, read once per process). An aiohttp client keeps 32 requests in
 flight; rounds alternate between the two, so that whatever else runs on the machine slows both alike.
 
 Each worker keeps its SQLite connection (`DATABASE_URL=sqlite:///...?conn_max_age=600`). With the settings'

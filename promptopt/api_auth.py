@@ -52,28 +52,38 @@ class TokenAuthentication(BaseAuthentication):
     _touched = {}  # token id -> when this process last made sure the token's last_used_at is fresh
 
     def authenticate(self, request):
-        scheme, _, key = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
-        if scheme.lower() not in self.keywords:
+        key = self.key_of(request)
+        if key is None:
             return None  # not ours: the session (or nobody) then
-        key = key.strip()
-        if not key.startswith(ApiToken.PREFIX) or " " in key:
-            raise exceptions.AuthenticationFailed("Malformed token: send `Authorization: Bearer po_...`.")
         token = self.live_token(key)
         if token is None or not token.user.is_active:
             raise exceptions.AuthenticationFailed("Invalid or revoked token.")
-        self.touch(token)
+        self.touch(token.pk)
         return token.user, token
 
-    def touch(self, token):
-        now = self.clock()
-        if now - self._touched.get(token.pk, -self.touch_seconds) < self.touch_seconds:
+    @classmethod
+    def key_of(cls, request):
+        """The key in the request's `Authorization` header; None when the header names another scheme (or is
+        missing). A malformed key is an AuthenticationFailed."""
+        scheme, _, key = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+        if scheme.lower() not in cls.keywords:
+            return None
+        key = key.strip()
+        if not key.startswith(ApiToken.PREFIX) or " " in key:
+            raise exceptions.AuthenticationFailed("Malformed token: send `Authorization: Bearer po_...`.")
+        return key
+
+    @classmethod
+    def touch(cls, token_id):
+        now = cls.clock()
+        if now - cls._touched.get(token_id, -cls.touch_seconds) < cls.touch_seconds:
             return
-        if len(self._touched) > 10_000:
-            self._touched.clear()
-        self._touched[token.pk] = now
+        if len(cls._touched) > 10_000:
+            cls._touched.clear()
+        cls._touched[token_id] = now
         # Conditional: of the processes that get here within the same minute, one writes.
-        stale = timezone.now() - timedelta(seconds=self.touch_seconds)
-        ApiToken.objects.filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale), pk=token.pk).update(
+        stale = timezone.now() - timedelta(seconds=cls.touch_seconds)
+        ApiToken.objects.filter(Q(last_used_at__isnull=True) | Q(last_used_at__lt=stale), pk=token_id).update(
             last_used_at=timezone.now()
         )
 
@@ -147,20 +157,31 @@ class TokenRateThrottle(SimpleRateThrottle):
 
     def get_cache_key(self, request, view):
         if isinstance(request.auth, ApiToken):
-            ident = f"token:{request.auth.pk}"
+            return self.token_key(request.auth.pk)
         elif request.user and request.user.is_authenticated:
             ident = f"user:{request.user.pk}"
         else:
             ident = f"ip:{self.get_ident(request)}"
         return f"throttle:{self.scope}:{ident}"
 
+    def token_key(self, token_id):
+        return f"throttle:{self.scope}:token:{token_id}"
+
+    def allow_token(self, token_id):
+        """`allow_request` for a request made with the API token `token_id`."""
+        return self.rate is None or self.allow(self.token_key(token_id))
+
     def allow_request(self, request, view):
         if self.rate is None:
             return True
+        return self.allow(self.get_cache_key(request, view))
+
+    def allow(self, ident_key):
+        """Count one request against the caller `ident_key` (a `get_cache_key`); whether it is within the rate."""
         now = self.timer()
         window = int(now // self.duration)
         self.wait_seconds = (window + 1) * self.duration - now
-        key = f"{self.get_cache_key(request, view)}:{window}"
+        key = f"{ident_key}:{window}"
         with self._lock:
             if key not in self._counts:
                 self._forget_old_windows(window)

@@ -178,3 +178,72 @@ def test_a_promotion_through_the_api_shows_in_the_next_get(first, prompt, editor
     assert reviewer.post(f"{base}/promote/", {}, format="json").status_code == 200
     response = reader.get(URL, HTTP_IF_NONE_MATCH=etag)
     assert (response.status_code, response.json()["version"]) == (200, second.number)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# A token's GET is served without DRF's request cycle (ProductionPromptView.served); the rules must not differ.
+
+
+def test_a_tokens_get_takes_one_query(first, editor, django_assert_num_queries):
+    client = token_client(editor)
+    client.get(URL)  # writes the token's last use
+    with django_assert_num_queries(1):
+        assert client.get(URL).status_code == 200
+
+
+def test_a_token_and_a_session_get_the_same_answer(first, editor):
+    by_token, by_session = token_client(editor).get(URL), session_client(editor).get(URL)
+    assert by_token.content == by_session.content
+    for header in ("Content-Type", "ETag", "Cache-Control", "Vary", "Allow"):
+        assert by_token[header] == by_session[header], header
+
+
+def test_a_token_revoked_or_of_someone_deactivated_is_refused(first, editor):
+    from promptopt.models import ApiToken
+
+    client = token_client(editor)
+    assert client.get(URL).status_code == 200
+    token = ApiToken.objects.get()
+    token.revoke()
+    response = client.get(URL)
+    assert (response.status_code, error_of(response)["code"]) == (401, "authentication_failed")
+    client = token_client(editor)
+    editor.is_active = False
+    editor.save()
+    assert client.get(URL).status_code == 401
+
+
+def test_a_member_who_leaves_the_team_loses_the_prompt_at_once(first, editor):
+    client = token_client(editor)
+    assert client.get(URL).status_code == 200
+    Membership.objects.filter(user=editor).delete()
+    response = client.get(URL)
+    assert (response.status_code, error_of(response)["message"]) == (404, "You belong to no team.")
+
+
+def test_a_superusers_token_reads_any_teams_prompt_named_by_team(first, team, other_team, django_user_model):
+    admin = django_user_model.objects.create_superuser("root", password="x")
+    client = token_client(admin)
+    assert client.get(URL).status_code == 400  # several teams: which one?
+    assert client.get(f"{URL}?team={team.pk}").json()["version"] == first.number
+
+
+def test_the_rate_limit_counts_a_tokens_gets(first, editor, settings):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"token": "3/min"}}
+    client = token_client(editor)
+    assert [client.get(URL).status_code for _ in range(3)] == [200, 200, 200]
+    response = client.get(URL)
+    assert (response.status_code, error_of(response)["code"]) == (429, "throttled")
+
+
+def test_a_tokens_gets_mark_it_used(first, editor):
+    from promptopt.models import ApiToken
+
+    token_client(editor).get(URL)
+    assert ApiToken.objects.get().last_used_at is not None
+
+
+@pytest.mark.parametrize("query", ["?team=abc", "?team=", "?page=2", "?team=1&team=2"])
+def test_odd_queries_get_the_same_answers_as_before(first, editor, query):
+    by_token, by_session = token_client(editor).get(URL + query), session_client(editor).get(URL + query)
+    assert (by_token.status_code, by_token.content) == (by_session.status_code, by_session.content)
