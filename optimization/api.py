@@ -1,7 +1,8 @@
 """Prompts, versions, reviews, runs, the audit log and the production prompt over the REST API.
 
 Each view finds its objects within the caller's teams and calls the same service as the pages: `prompt_create`,
-`run_create`, `run_cancel`, and the review workflow in reviews.py, which alone decides who may approve what.
+`version_create`, `run_create`, `run_cancel`, and the review workflow in reviews.py, which alone decides who may
+approve what.
 """
 
 from django.http import Http404, HttpResponse, HttpResponseNotModified
@@ -30,11 +31,11 @@ from promptopt.api_auth import (
     team_param,
     valid_input,
 )
-from promptopt.models import ApiToken, Role
+from promptopt.models import ApiToken
 
 from . import metrics, reviews, selectors
 from .models import AuditEntry, Prompt, PromptVersion, Run, RunStatus, VersionStatus
-from .services import PROVIDERS, prompt_create, require_role, run_cancel, run_create, start_version_of
+from .services import PROVIDERS, prompt_create, run_cancel, run_create, start_version_of, version_create
 from .strategies import STRATEGIES
 
 INT32 = 2**31 - 1
@@ -359,23 +360,17 @@ class VersionListView(ApiConventions, APIView):
     @extend_schema(
         summary="Write a new version",
         description="Versions are immutable: this saves a new draft whose parent is the version it is written from. "
-                    "Fields left out are the parent's. Takes the editor role.",
+                    "Fields left out are the parent's; a version the same as its parent is refused (400), as in "
+                    "the pages. Takes the editor role.",
         request=VersionCreateSerializer,
         responses=documented({201: VersionSerializer}, 400, 403, 404),
     )
     def post(self, request, pk):
         prompt = _prompt(request, pk)
-        require_role(request.user, prompt.team, Role.EDITOR)
         data = valid_input(VersionCreateSerializer, request)
         number = data.pop("parent", None)
         parent = start_version_of(prompt, number) if number is not None else prompt.versions.order_by("-number").first()
-        if "demonstrations" in data:
-            data["demonstrations"] = [dict(demo) for demo in data["demonstrations"]]
-        if parent is None and "system_prompt" not in data:
-            raise serializers.ValidationError({"system_prompt": ["The prompt has no version to copy it from."]})
-        texts = {field: getattr(parent, field) for field in ("system_prompt", "output_instruction", "demonstrations")
-                 if parent is not None}
-        version = PromptVersion.objects.create(prompt=prompt, parent=parent, created_by=request.user, **texts | data)
+        version = version_create(parent=parent, by=request.user, **data)
         return Response(VersionSerializer(version).data, status=status.HTTP_201_CREATED)
 
 

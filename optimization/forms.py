@@ -62,7 +62,6 @@ class VersionForm(forms.Form):
     note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), help_text="What changed and why.")
 
     def __init__(self, *args, parent, **kwargs):
-        self.parent = parent
         kwargs.setdefault("initial", {
             "system_prompt": parent.system_prompt,
             "output_instruction": parent.output_instruction,
@@ -85,16 +84,6 @@ class VersionForm(forms.Form):
         ):
             raise forms.ValidationError('Write a list of objects with a text "input" and a text "output" each.')
         return demonstrations
-
-    def clean(self):
-        data = super().clean()
-        same = all(
-            data.get(key) == getattr(self.parent, key)
-            for key in ("system_prompt", "output_instruction", "demonstrations")
-        )
-        if same and not self.errors:
-            raise forms.ValidationError(f"Nothing changed from v{self.parent.number}; change the text first.")
-        return data
 
 
 def _choices(described):

@@ -41,18 +41,22 @@ def prompt_create(*, team, name, system_prompt=None, output_instruction=None, cr
 
 
 @transaction.atomic
-def version_create(*, parent, by, system_prompt, output_instruction="", demonstrations=(), note=""):
-    """A new version written by a person from `parent`: versions are immutable, so editing makes a new one."""
+def version_create(*, parent, by, system_prompt=None, output_instruction=None, demonstrations=None, note=""):
+    """A new version written by a person from `parent`: versions are immutable, so editing makes a new one.
+
+    Texts left out (None) are the parent's. A version the same as its parent is refused: it would only add a
+    number to review."""
+    if parent is None:
+        raise PromptOptError("A new version is written from an existing one, and this prompt has none.")
     require_role(by, parent.prompt.team, Role.EDITOR)
-    return PromptVersion.objects.create(
-        prompt=parent.prompt,
-        parent=parent,
-        created_by=by,
-        system_prompt=system_prompt,
-        output_instruction=output_instruction,
-        demonstrations=list(demonstrations),
-        note=note,
-    )
+    texts = {
+        "system_prompt": parent.system_prompt if system_prompt is None else system_prompt,
+        "output_instruction": parent.output_instruction if output_instruction is None else output_instruction,
+        "demonstrations": parent.demonstrations if demonstrations is None else [dict(d) for d in demonstrations],
+    }
+    if all(value == getattr(parent, field) for field, value in texts.items()):
+        raise PromptOptError(f"Nothing changed from v{parent.number}; change the text first.")
+    return PromptVersion.objects.create(prompt=parent.prompt, parent=parent, created_by=by, note=note, **texts)
 
 
 def start_version_of(prompt, number=None):

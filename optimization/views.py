@@ -201,9 +201,15 @@ def version_new(request, pk, number):
     require_role(request.user, parent.prompt.team, Role.EDITOR)
     form = VersionForm(request.POST or None, parent=parent)
     if request.method == "POST" and form.is_valid():
-        version = version_create(parent=parent, by=request.user, **form.cleaned_data)
-        messages.success(request, f"Saved {version} (a draft). Request a review when it is ready.")
-        return redirect("prompts:version", pk=pk, number=version.number)
+        try:
+            version = version_create(parent=parent, by=request.user, **form.cleaned_data)
+        except NotAllowed:
+            raise
+        except PromptOptError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, f"Saved {version} (a draft). Request a review when it is ready.")
+            return redirect("prompts:version", pk=pk, number=version.number)
     return render(request, "optimization/version_new.html", {"form": form, "parent": parent, "prompt": parent.prompt})
 
 

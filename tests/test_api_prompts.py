@@ -56,8 +56,10 @@ def test_a_new_version_is_a_new_row_with_its_parent_and_the_parents_texts(prompt
     assert body["output_instruction"] == "{input}\nAnswer:"  # left out: the parent's
     assert body["demonstrations"] == [{"input": "A dunk in football", "output": "implausible"}]
     assert PromptVersion.objects.get(number=1).system_prompt == "Judge."  # the parent is untouched
-    third = client.post(f"/api/v1/prompts/{prompt.pk}/versions/", {"parent": 1}, format="json").json()
-    assert (third["number"], third["parent"], third["system_prompt"]) == (3, 1, "Judge.")
+    third = client.post(f"/api/v1/prompts/{prompt.pk}/versions/", {"parent": 1, "output_instruction": "{input}"},
+                        format="json").json()
+    assert (third["number"], third["parent"], third["system_prompt"], third["output_instruction"]) == (
+        3, 1, "Judge.", "{input}")
 
 
 def test_versions_cannot_be_edited_in_place(prompt, editor):
@@ -78,6 +80,15 @@ def test_a_version_of_an_unknown_parent_or_bad_demonstrations_is_a_400(prompt, e
     error = error_of(response)
     assert error["details"] == {"demonstrations": {"0": {"output": ["This field is required."]}}}
     assert error["message"] == "demonstrations: 0: output: This field is required."
+
+
+def test_a_prompt_without_versions_gets_none_without_a_parent(editor, team):
+    empty = Prompt.objects.create(team=team, name="empty")  # as left by hand: prompt_create always writes v1
+    response = token_client(editor).post(f"/api/v1/prompts/{empty.pk}/versions/", {"system_prompt": "Judge."},
+                                         format="json")
+    assert response.status_code == 400
+    assert error_of(response)["message"] == "A new version is written from an existing one, and this prompt has none."
+    assert not empty.versions.exists()
 
 
 def test_versions_list_newest_first_and_filter_by_status(prompt, editor):
