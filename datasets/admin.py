@@ -1,14 +1,18 @@
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.shortcuts import redirect, render
 from django.urls import path
 
 from promptopt.admin import TeamScopedAdmin
-from promptopt.models import Team
+from promptopt.errors import NotAllowed
+from promptopt.models import Role, Team
+from promptopt.teams import may
 
 from .models import Dataset, Example
 from .readers import DatasetFileError
-from .services import dataset_import
+from .services import dataset_delete, dataset_import
 
 
 class DatasetUploadForm(forms.Form):
@@ -30,6 +34,22 @@ class DatasetAdmin(TeamScopedAdmin):
 
     def has_add_permission(self, request):
         return False  # datasets come in through the import service: see the "Import" button
+
+    def has_delete_permission(self, request, obj=None):
+        # Offered to editors of the dataset's team; Django's own page refuses datasets that runs used.
+        allowed = super().has_delete_permission(request, obj)
+        return allowed and (obj is None or may(request.user, obj.team, Role.EDITOR))
+
+    def delete_model(self, request, obj):
+        try:
+            dataset_delete(dataset=obj, by=request.user)
+        except NotAllowed as exc:
+            raise PermissionDenied(exc.message) from exc
+
+    @transaction.atomic
+    def delete_queryset(self, request, queryset):
+        for dataset in queryset.select_related("team"):
+            self.delete_model(request, dataset)
 
     @admin.display(description="examples")
     def example_count(self, dataset):

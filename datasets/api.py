@@ -1,6 +1,6 @@
 """Datasets over the REST API: list, upload (the same import as the pages and the command), detail, examples, delete."""
 
-from django.db.models import Count, ProtectedError, Q
+from django.db.models import Count, Q
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -19,10 +19,11 @@ from promptopt.api_auth import (
     team_param,
     valid_input,
 )
+from promptopt.errors import InUse
 from promptopt.models import Role
 
 from .models import Dataset, Example, Split
-from .services import dataset_import
+from .services import dataset_delete, dataset_import
 
 INT32 = 2**31 - 1
 
@@ -123,13 +124,10 @@ class DatasetDetailView(ApiConventions, APIView):
         responses=documented({204: None}, 403, 404, 409),
     )
     def delete(self, request, pk):
-        dataset = _dataset(request, pk)
-        require_role(request.user, dataset.team, Role.EDITOR)
         try:
-            dataset.delete()
-        except ProtectedError:
-            raise Conflict(f"Dataset {dataset.name} is used by {dataset.runs.count()} run(s); it is kept "
-                           "while their results refer to it.") from None
+            dataset_delete(dataset=_dataset(request, pk), by=request.user)
+        except InUse as exc:
+            raise Conflict(exc.message) from None
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -1,10 +1,13 @@
-"""The one way examples get into PromptOpt: the command, the admin, the pages and the API all call this."""
+"""Writes with rules about datasets: the one way examples get into PromptOpt (the command, the admin, the pages
+and the API import through `dataset_import`) and the one way a dataset leaves (`dataset_delete`)."""
 
 import os
 
 import numpy as np
 from django.db import transaction
+from django.db.models import ProtectedError
 
+from promptopt.errors import InUse
 from promptopt.models import Role
 from promptopt.teams import require_role
 
@@ -122,3 +125,13 @@ def dataset_import(
             batch.clear()
     Example.objects.bulk_create(batch)
     return dataset
+
+
+def dataset_delete(*, dataset, by):
+    """Delete a dataset and its examples. One that runs used is kept: their results refer to its examples."""
+    require_role(by, dataset.team, Role.EDITOR)
+    try:
+        dataset.delete()
+    except ProtectedError:
+        raise InUse(f"Dataset {dataset.name} is used by {dataset.runs.count()} run(s); it is kept while their "
+                    "results refer to it.") from None

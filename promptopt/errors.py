@@ -9,3 +9,7 @@ class PromptOptError(Exception):
 
 class NotAllowed(PromptOptError):
     """The user may not do this (a role they lack, or a rule such as approving their own version)."""
+
+
+class InUse(PromptOptError):
+    """Other records still refer to the object, so it is kept (a run's results and the dataset they scored)."""

@@ -3,8 +3,11 @@
 import pytest
 from django.contrib.auth.models import Permission
 
+from datasets.models import Dataset, Example
 from optimization.models import Prompt, PromptVersion, VersionStatus
+from optimization.services import prompt_create, run_create
 from promptopt.models import Membership, Role
+from tests.conftest import _member
 
 
 @pytest.fixture
@@ -60,3 +63,43 @@ def test_a_token_made_in_the_admin_is_shown_once_and_stored_hashed(admin_client,
     assert key not in (token.key_hash, token.prefix)
     admin_client.post("/admin/promptopt/apitoken/", {"action": "revoke", "_selected_action": [token.pk]})
     assert live_token(key) is None
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Deleting a dataset goes through datasets.services.dataset_delete, as over the API
+
+
+def staff(user, *codenames):
+    user.is_staff = True
+    user.save()
+    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
+    return user
+
+
+DELETE_DATASETS = ("view_dataset", "delete_dataset", "delete_example")
+
+
+def test_an_editor_deletes_a_dataset_in_the_admin(client, dataset, editor):
+    client.force_login(staff(editor, *DELETE_DATASETS))
+    response = client.post(f"/admin/datasets/dataset/{dataset.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    assert not Dataset.objects.exists() and not Example.objects.exists()
+
+
+def test_staff_without_the_editor_role_cannot_delete_a_dataset(client, dataset, team):
+    viewer = staff(_member(team, "vera", Role.VIEWER), *DELETE_DATASETS)
+    client.force_login(viewer)
+    response = client.post(f"/admin/datasets/dataset/{dataset.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 403
+    response = client.post("/admin/datasets/dataset/", {"action": "delete_selected", "post": "yes",
+                                                         "_selected_action": [dataset.pk]})
+    assert response.status_code == 403
+    assert Dataset.objects.filter(pk=dataset.pk).exists() and dataset.examples.exists()
+
+
+def test_a_dataset_that_runs_used_is_kept_in_the_admin(admin_client, dataset):
+    prompt = prompt_create(team=dataset.team, name="p")
+    run_create(dataset=dataset, start_version=prompt.versions.get(), enqueue=False)
+    response = admin_client.post(f"/admin/datasets/dataset/{dataset.pk}/delete/", {"post": "yes"})
+    assert "protected" in response.content.decode()
+    assert Dataset.objects.filter(pk=dataset.pk).exists()
