@@ -2,10 +2,14 @@
 and the API import through `dataset_import`) and the one way a dataset leaves (`dataset_delete`)."""
 
 import os
+from datetime import timedelta
 
 import numpy as np
+from django.conf import settings
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import ProtectedError
+from django.utils import timezone
 
 from promptopt.errors import InUse
 from promptopt.models import Role
@@ -16,6 +20,7 @@ from .readers import READERS, DatasetFileError, Header, detect_format
 
 BATCH_SIZE = 2000
 DEFAULT_RATIOS = (0.6, 0.2, 0.2)
+PENDING_DIR = "uploads/pending"  # files kept in the default storage between an upload's preview and its import
 
 
 def _rows(file, file_format, input_field, answer_field):
@@ -135,3 +140,24 @@ def dataset_delete(*, dataset, by):
     except ProtectedError:
         raise InUse(f"Dataset {dataset.name} is used by {dataset.runs.count()} run(s); it is kept while their "
                     "results refer to it.") from None
+
+
+def pending_uploads_expire(*, now=None):
+    """Delete the files kept for upload previews that nobody imported within PENDING_UPLOAD_MAX_AGE_HOURS, and
+    return their names. A younger one may still be confirmed: it is kept."""
+    oldest_kept = (now or timezone.now()) - timedelta(hours=settings.PENDING_UPLOAD_MAX_AGE_HOURS)
+    try:
+        _, names = default_storage.listdir(PENDING_DIR)
+    except FileNotFoundError:  # nothing was ever previewed here
+        return []
+    deleted = []
+    for name in names:
+        path = f"{PENDING_DIR}/{name}"
+        try:
+            abandoned = default_storage.get_modified_time(path) < oldest_kept
+        except FileNotFoundError:  # imported (and so deleted) meanwhile
+            continue
+        if abandoned:
+            default_storage.delete(path)
+            deleted.append(path)
+    return deleted

@@ -17,9 +17,8 @@ from promptopt.views import member_view, page_of, render_page
 from .forms import UploadForm, preview
 from .models import Dataset, Split
 from .readers import DatasetFileError, detect_format
-from .services import dataset_import
+from .services import PENDING_DIR, dataset_import
 
-PENDING_DIR = "uploads/pending"
 SESSION_KEY = "pending_uploads"  # token -> {"path", "filename"} of files previewed and not yet imported
 
 

@@ -172,6 +172,10 @@ STORAGES = {
     },
 }
 
+# A file uploaded for a preview is kept (default storage, uploads/pending/) until the person imports it; one
+# nobody imported within this many hours is deleted by the hourly task in datasets/tasks.py.
+PENDING_UPLOAD_MAX_AGE_HOURS = _number("PENDING_UPLOAD_MAX_AGE_HOURS", 24, minimum=1)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "promptopt.api_auth.TokenAuthentication",

@@ -25,6 +25,7 @@ def check_with(**variables):
         ("REDIS_URL", "http://127.0.0.1:6379", "REDIS_URL='http://127.0.0.1:6379' must start with redis://"),
         ("DATABASE_URL", "nosuchdb://localhost/x", "DATABASE_URL"),
         ("LLM_DEFAULT_PROVIDER", "gpt", "LLM_DEFAULT_PROVIDER='gpt' is not one of"),
+        ("PENDING_UPLOAD_MAX_AGE_HOURS", "0", "PENDING_UPLOAD_MAX_AGE_HOURS='0' must be at least 1"),
     ],
 )
 def test_a_bad_value_stops_start_up_naming_the_variable(name, value, message):
