@@ -17,7 +17,7 @@ from datasets.models import Split
 from promptopt.errors import NotAllowed, PromptOptError
 from promptopt.models import Role
 from promptopt.teams import may, scoped, scoped_or_404, teams_of
-from promptopt.views import member_view, page_of, render_page
+from promptopt.views import is_htmx, member_view, page_of, render_page
 
 from . import reviews
 from .forms import PromptForm, RunForm, VersionForm
@@ -359,7 +359,8 @@ def run_detail(request, pk):
 def run_live(request, pk):
     """The part of the run page that changes while it runs; HTMX fetches it every 2 s until the run ends."""
     run = _run_or_404(request.user, pk)
-    return render_page(request, "optimization/_run_live.html", live_context(request, run))
+    context = live_context(request, run) | {"refreshed": is_htmx(request)}  # clears the page's flash messages
+    return render_page(request, "optimization/_run_live.html", context)
 
 
 @member_view

@@ -423,6 +423,19 @@ def test_the_run_page_polls_while_active_and_stops_once_done(editor, queued_run,
     assert "Cancel the run" not in done
 
 
+def test_the_launch_message_shows_once_and_goes_at_the_first_refresh(editor, dataset, prompt):
+    """Flash messages sit above the part HTMX refreshes: the refresh clears them out of band, or "queued" would
+    stay above a run that has succeeded."""
+    client = client_for(editor)
+    launched = client.post("/runs/new/", launch_form(dataset, prompt) | {"launch": "1"})
+    run = Run.objects.get()
+    assert f"Run #{run.pk} is queued" in text(client.get(launched["Location"]))
+    refresh = text(client.get(f"/runs/{run.pk}/live/", headers={"HX-Request": "true"}))
+    assert '<div id="messages" hx-swap-oob="true"></div>' in refresh
+    assert "is queued" not in text(client.get(launched["Location"]))
+    assert "hx-swap-oob" not in text(client.get(f"/runs/{run.pk}/"))  # the page itself keeps its messages
+
+
 def test_the_run_page_counts_calls_tokens_and_cache_hits(editor, finished_run):
     from optimization.llm import usage_for
 

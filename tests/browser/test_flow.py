@@ -99,6 +99,7 @@ def test_from_upload_to_production_and_nothing_for_another_team(
     run_status = page.locator("#run-live h2 .badge")
     expect(run_status).to_have_text("Queued")
     expect(page.locator("#run-live")).to_contain_text("Waiting for a worker")
+    expect(page.locator(".messages")).to_contain_text(f"Run #{run.pk} is queued")
     page.evaluate("window.stillTheSamePage = true")  # gone if the page were reloaded instead of updated
     worker_log = start_worker()  # only now, so the page is seen going from queued to the end on its own
     expect(run_status).to_have_text(re.compile("Succeeded|Failed|Cancelled"), timeout=45_000)
@@ -106,6 +107,7 @@ def test_from_upload_to_production_and_nothing_for_another_team(
     assert run.status == RunStatus.SUCCEEDED, f"{run.last_error}\nworker log:\n{worker_log()}"
     assert page.evaluate("window.stillTheSamePage") is True  # HTMX updated the part in place
     expect(page.locator("#run-live")).not_to_have_attribute("hx-trigger", re.compile("."))  # polling stopped
+    expect(page.locator("#messages")).to_be_empty()  # "queued" went at the first refresh
     expect(page.locator("#comparison")).to_contain_text("+1.00")
     expect(page.locator("#run-live svg").first).to_be_visible()
     assert (run.created_by, run.test_start_score, run.test_best_score) == (editor, 0.0, 1.0)
