@@ -1,8 +1,10 @@
 """The team web app: every page for a member, nothing for anyone else, and the flows people rely on."""
 
 import contextlib
+import html
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -128,6 +130,13 @@ def launch_form(dataset, prompt, **changes):
 
 def text(response):
     return response.content.decode()
+
+
+def number_beside(page, input_text):
+    """The number a page shows in the row of the example whose input is `input_text`."""
+    match = re.search(rf'<td class="num">(\d+)</td>\s*<td class="text">{re.escape(html.escape(input_text))}</td>', page)
+    assert match, f"no row for {input_text!r}"
+    return int(match.group(1))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -273,6 +282,18 @@ def test_the_examples_browser_searches_filters_and_pages(editor, dataset):
     assert "No example matches" in text(client.get(url, {"q": "no such words anywhere"}))
     fragment = client.get(url, {"q": first.input[:25]}, headers={"HX-Request": "true"})
     assert first.input in text(fragment) and "<html" not in text(fragment)
+
+
+def test_examples_are_numbered_from_1_in_the_preview_and_once_imported(editor, team):
+    task = {"examples": [{"input": f"Question {n}?", "target": f"Answer {n}"} for n in (1, 2, 3)]}
+    client = client_for(editor)
+    upload = SimpleUploadedFile("questions.json", json.dumps(task).encode())
+    preview = client.post("/datasets/upload/", {"file": upload, "team": team.pk, "preview": "1"})
+    imported = client.post("/datasets/upload/", {"upload": preview.context["form"]["upload"].value(),
+                                                 "name": "questions", "team": team.pk, "import": "1"}, follow=True)
+    assert "Imported 3 examples" in text(imported)
+    for n in (1, 2, 3):
+        assert number_beside(text(preview), f"Question {n}?") == number_beside(text(imported), f"Question {n}?") == n
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -479,6 +500,8 @@ def test_answers_per_example_with_a_failures_filter(editor, finished_run):
     assert "No failure" in text(none)
     fragment = text(client.get(url, {"evaluation": start_test.pk}, headers={"HX-Request": "true"}))
     assert "Well, it depends" in fragment and "<html" not in fragment
+    shown = all_answers.context["page"][0].example
+    assert number_beside(text(all_answers), shown.input) == shown.position + 1  # its number in the dataset
 
 
 # ---------------------------------------------------------------------------------------------------------
