@@ -6,7 +6,6 @@ approve what.
 """
 
 from django.http import Http404, HttpResponse, HttpResponseNotModified
-from django.utils.cache import patch_vary_headers
 from django.utils.http import parse_etags
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -468,6 +467,7 @@ def _etag_matches(header, etag):
 
 class ProductionPromptView(ApiConventions, APIView):
     parser_classes = ()  # a GET: no body to parse
+    renderer_classes = (JSONRenderer,)  # only JSON, so no `Vary: Accept` either
     renderer = JSONRenderer()
 
     def perform_content_negotiation(self, request, force=False):
@@ -498,13 +498,11 @@ class ProductionPromptView(ApiConventions, APIView):
         return self.respond(request, production)
 
     def respond(self, request, production):
-        headers = {"ETag": production.etag, "Cache-Control": CACHE_CONTROL}
-        if _etag_matches(request.headers.get("If-None-Match"), production.etag):
-            response = HttpResponseNotModified(headers=headers)
-        else:
-            response = HttpResponse(production.body, content_type="application/json", headers=headers)
-        patch_vary_headers(response, ("Authorization", "Cookie"))
-        return response
+        # A new response: its Vary is set, not patched. META, not `request.headers`, which would copy all of it.
+        headers = {"ETag": production.etag, "Cache-Control": CACHE_CONTROL, "Vary": "Authorization, Cookie"}
+        if _etag_matches(request.META.get("HTTP_IF_NONE_MATCH"), production.etag):
+            return HttpResponseNotModified(headers=headers)
+        return HttpResponse(production.body, content_type="application/json", headers=headers)
 
     def dispatch(self, request, *args, **kwargs):
         """Application traffic, a GET with a valid token for a prompt in production, is served by `served`: one
@@ -516,11 +514,13 @@ class ProductionPromptView(ApiConventions, APIView):
 
     def served(self, request, name):
         """The response to a token's successful GET, or None for anything else (then DRF's way answers it)."""
-        if request.method != "GET" or "\x00" in name or request.GET.keys() - {"team"}:
+        if request.method != "GET" or "\x00" in name:
             return None
-        team = request.GET.get("team")
-        if team is not None and not (team.isascii() and team.isdigit() and len(team) <= 18):
-            return None
+        team = None
+        if request.META.get("QUERY_STRING"):  # rare: parsing it costs as much as a header
+            team = request.GET.get("team")
+            if request.GET.keys() - {"team"} or not (team and team.isascii() and team.isdigit() and len(team) <= 18):
+                return None
         try:
             key = TokenAuthentication.key_of(request)
         except exceptions.AuthenticationFailed:
