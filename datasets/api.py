@@ -7,10 +7,8 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from optimization.services import require_role
 from promptopt.api_auth import (
     ApiConventions,
-    Conflict,
     TeamField,
     choice_param,
     documented,
@@ -19,8 +17,6 @@ from promptopt.api_auth import (
     team_param,
     valid_input,
 )
-from promptopt.errors import InUse
-from promptopt.models import Role
 
 from .models import Dataset, Example, Split
 from .services import dataset_delete, dataset_import
@@ -102,7 +98,6 @@ class DatasetListView(ApiConventions, APIView):
     )
     def post(self, request):
         data = valid_input(DatasetUploadSerializer, request)
-        require_role(request.user, data["team"], Role.EDITOR)
         upload = data["file"]
         dataset = dataset_import(
             team=data["team"], name=data["name"], file=upload, filename=upload.name, file_format=data.get("format"),
@@ -124,10 +119,7 @@ class DatasetDetailView(ApiConventions, APIView):
         responses=documented({204: None}, 403, 404, 409),
     )
     def delete(self, request, pk):
-        try:
-            dataset_delete(dataset=_dataset(request, pk), by=request.user)
-        except InUse as exc:
-            raise Conflict(exc.message) from None
+        dataset_delete(dataset=_dataset(request, pk), by=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

@@ -68,9 +68,10 @@ class PromptCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(max_length=10_000, required=False, default="", allow_blank=True)
     system_prompt = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False,
-                                          help_text="Default: the starting prompt in prompts/.")
+                                          help_text="Left out or blank: the starting prompt in prompts/.")
     output_instruction = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False,
-                                               help_text="{input} marks where an example's input goes.")
+                                               help_text="{input} marks where an example's input goes. Left out "
+                                                         "or blank: the starting prompt's.")
 
 
 class VersionSerializer(serializers.ModelSerializer):

@@ -40,11 +40,8 @@ class PromptForm(forms.Form):
         self.fields["output_instruction"].widget.attrs["placeholder"] = prompt_file("initial_output.txt").strip()
 
     def texts(self):
-        """The texts given, None for those left empty (the service then uses its defaults)."""
-        return {
-            key: self.cleaned_data[key] if self.cleaned_data[key].strip() else None
-            for key in ("system_prompt", "output_instruction")
-        }
+        """The texts as typed; `prompt_create` takes an empty one for its default."""
+        return {key: self.cleaned_data[key] for key in ("system_prompt", "output_instruction")}
 
 
 class VersionForm(forms.Form):

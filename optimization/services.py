@@ -21,7 +21,8 @@ OPTIMIZER_CALLS = {"operators": 0, "meta_prompt": 1, "critique": 2}
 
 @transaction.atomic
 def prompt_create(*, team, name, system_prompt=None, output_instruction=None, created_by=None, description=""):
-    """A new prompt and its first version, from the default starting prompt in prompts/ unless given."""
+    """A new prompt and its first version, from the default starting prompt in prompts/ for a text not given
+    (None or blank)."""
     require_role(created_by, team, Role.EDITOR)
     name = (name or "").strip()
     if not name:
@@ -31,13 +32,17 @@ def prompt_create(*, team, name, system_prompt=None, output_instruction=None, cr
     prompt = Prompt.objects.create(team=team, name=name, description=description, created_by=created_by)
     PromptVersion.objects.create(
         prompt=prompt,
-        system_prompt=prompt_file("initial_system.txt").strip() if system_prompt is None else system_prompt,
-        output_instruction=prompt_file("initial_output.txt").strip() if output_instruction is None
-        else output_instruction,
+        system_prompt=system_prompt if _given(system_prompt) else prompt_file("initial_system.txt").strip(),
+        output_instruction=output_instruction if _given(output_instruction)
+        else prompt_file("initial_output.txt").strip(),
         created_by=created_by,
         note="First version.",
     )
     return prompt
+
+
+def _given(text):
+    return text is not None and text.strip() != ""
 
 
 @transaction.atomic

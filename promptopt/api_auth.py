@@ -33,7 +33,7 @@ from rest_framework.throttling import SimpleRateThrottle
 
 from datasets.readers import DatasetFileError
 
-from .errors import NotAllowed, PromptOptError
+from .errors import InUse, NotAllowed, PromptOptError
 from .models import ApiToken, Team
 
 logger = logging.getLogger("promptopt.api")
@@ -360,10 +360,12 @@ def error_response(status_code, code, message, details=None, headers=None):
 
 
 def exception_handler(exc, context):
-    """DRF's errors, the domain's (PromptOptError, NotAllowed, DatasetFileError), 404s and validation errors, all
+    """DRF's errors, the domain's (PromptOptError, NotAllowed, InUse, DatasetFileError), 404s and validation errors, all
     as {"error": {code, message, details}}."""
     if isinstance(exc, NotAllowed):
         exc = exceptions.PermissionDenied(exc.message)
+    elif isinstance(exc, InUse):
+        exc = Conflict(exc.message)
     elif isinstance(exc, DatasetFileError):
         return error_response(400, "invalid_file", exc.message)
     elif isinstance(exc, PromptOptError):

@@ -37,6 +37,13 @@ def test_without_texts_a_prompt_starts_from_the_default_prompt(editor, team):
     assert "{input}" in Prompt.objects.get(pk=response.json()["id"]).versions.get().output_instruction
 
 
+def test_blank_texts_start_from_the_default_prompt_as_on_the_page(editor, team):
+    response = token_client(editor).post("/api/v1/prompts/", {"team": team.pk, "name": "x", "system_prompt": " ",
+                                                               "output_instruction": ""}, format="json")
+    first = Prompt.objects.get(pk=response.json()["id"]).versions.get()
+    assert first.system_prompt.strip() and "{input}" in first.output_instruction
+
+
 def test_creating_a_prompt_takes_the_editor_role(team):
     viewer = _member(team, "vera", Role.VIEWER)
     response = token_client(viewer).post("/api/v1/prompts/", {"team": team.pk, "name": "x"}, format="json")
