@@ -88,11 +88,15 @@ class DatasetAdmin(TeamScopedAdmin):
 @admin.register(Example)
 class ExampleAdmin(TeamScopedAdmin):
     team_path = "dataset__team"
-    list_display = ["dataset", "position", "short_input", "expected", "split"]
+    list_display = ["dataset", "number", "short_input", "expected", "split"]
     list_filter = ["split", "dataset__team", "dataset"]
     search_fields = ["input", "expected"]
     readonly_fields = ["dataset", "position"]
     list_select_related = ["dataset"]
+
+    @admin.display(description="#", ordering="position")
+    def number(self, example):
+        return example.number
 
     @admin.display(description="input")
     def short_input(self, example):

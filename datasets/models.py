@@ -58,7 +58,12 @@ class Example(models.Model):
         indexes = [models.Index(fields=["dataset", "split", "position"])]
 
     def __str__(self):
-        return f"{self.dataset} #{self.position}"
+        return f"{self.dataset} #{self.number}"
+
+    @property
+    def number(self):
+        """The example's number as people count, from 1 (as the pages show it)."""
+        return self.position + 1
 
     @property
     def answers(self):

@@ -103,3 +103,11 @@ def test_a_dataset_that_runs_used_is_kept_in_the_admin(admin_client, dataset):
     response = admin_client.post(f"/admin/datasets/dataset/{dataset.pk}/delete/", {"post": "yes"})
     assert "protected" in response.content.decode()
     assert Dataset.objects.filter(pk=dataset.pk).exists()
+
+
+def test_examples_are_numbered_from_one_as_on_the_pages(admin_client, dataset):
+    first = dataset.examples.order_by("position").first()
+    assert str(first) == f"{dataset.name} #1"
+    page = admin_client.get(f"/admin/datasets/example/?dataset__id__exact={dataset.pk}&o=2").content.decode()
+    assert '<td class="field-number">1</td>' in page
+    assert '<td class="field-number">0</td>' not in page
