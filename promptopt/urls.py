@@ -11,6 +11,8 @@ urlpatterns = [
     path("datasets/", include((dataset_urls.urlpatterns, "datasets"))),
     path("prompts/", include((optimization_urls.prompt_patterns, "prompts"))),
     path("runs/", include((optimization_urls.run_patterns, "runs"))),
+    path("tokens/", views.tokens, name="tokens"),
+    path("tokens/<int:pk>/revoke/", views.token_revoke, name="token-revoke"),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("promptopt.api_urls")),  # /api/v1/..., /api/schema/, /api/docs/

@@ -1,20 +1,24 @@
-"""The dashboard, and what every page of the app shares: sign-in, refusals as 403, HTMX fragments, pages."""
+"""The dashboard, your API tokens, and what every page of the app shares: sign-in, refusals as 403, HTMX
+fragments, pages."""
 
 import functools
 from urllib.parse import urlsplit
 
+from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_vary_headers
+from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRedirect
 
 from datasets.models import Dataset
 from optimization.models import Prompt, PromptVersion, Run, VersionStatus
 
 from .errors import NotAllowed
-from .models import Membership
+from .forms import TokenForm
+from .models import ApiToken, Membership
 from .teams import scoped
 
 PAGE_SIZE = 25
@@ -70,3 +74,28 @@ def dashboard(request):
         "has_prompts": scoped(Prompt.objects, user).exists(),
     }
     return render(request, "dashboard.html", context)
+
+
+@member_view
+def tokens(request):
+    """Your API tokens; a new one's key is shown in the answer to the form, once, and stored nowhere."""
+    form = TokenForm(request.POST or None)
+    new_token = None
+    if request.method == "POST" and form.is_valid():
+        new_token, key = ApiToken.issue(user=request.user, name=form.cleaned_data["name"])
+        new_token.key = key
+        form = TokenForm()
+    context = {"form": form, "new_token": new_token, "tokens": ApiToken.objects.filter(user=request.user)}
+    response = render(request, "tokens.html", context)
+    response["Cache-Control"] = "no-store"  # never keep a page that may hold a key
+    return response
+
+
+@require_POST
+@member_view
+def token_revoke(request, pk):
+    token = get_object_or_404(ApiToken, user=request.user, pk=pk)  # another's token: a 404, as in the API
+    if token.is_active:
+        token.revoke()
+    messages.success(request, f"Token {token.name} ({token.prefix}…) is revoked: it stopped working at once.")
+    return redirect("tokens")

@@ -183,3 +183,41 @@ def test_a_run_page_left_open_after_signing_out_goes_to_sign_in(page, team, edit
     page.context.clear_cookies()  # the session ends while the page keeps polling
     expect(page).to_have_url(re.compile(rf"/accounts/login/\?next=/runs/{run.pk}/$"), timeout=5_000)
     expect(page.locator("#run-live")).to_have_count(0)
+
+
+def test_a_token_made_in_the_page_fetches_the_production_prompt_until_revoked(page, screenshot, team, editor,
+                                                                             approver):
+    from urllib.request import Request, urlopen
+
+    from optimization.models import PromptVersion
+    from optimization.reviews import review_approve, review_request, version_promote
+
+    prompt = prompt_create(team=team, name="triage", created_by=editor)
+    version = PromptVersion.objects.create(prompt=prompt, parent=prompt.versions.get(), created_by=editor,
+                                           system_prompt="Route the ticket.", output_instruction="{input}")
+    review_request(version=version, by=editor)
+    review_approve(version=version, by=approver)
+    version_promote(version=version, by=approver)
+
+    sign_in(page, "erin")
+    page.get_by_role("link", name="API tokens").click()
+    page.get_by_label("Name").fill("checkout service")
+    page.get_by_role("button", name="Make a token").click()
+    key = page.locator("#new-key").inner_text()
+    screenshot("api-tokens-new")
+
+    def fetch():
+        request = Request(f"{page.url.split('/tokens/')[0]}/api/v1/prompts/triage/production/",
+                          headers={"Authorization": f"Bearer {key}"})
+        try:
+            with urlopen(request) as response:
+                return response.status
+        except OSError as error:
+            return error.code
+
+    assert fetch() == 200
+    page.goto("/tokens/")
+    expect(page.locator("#new-key")).to_have_count(0)  # shown once
+    page.get_by_role("button", name="Revoke").click()
+    expect(page.get_by_text("is revoked")).to_be_visible()
+    assert fetch() == 401
