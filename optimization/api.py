@@ -5,6 +5,7 @@ Each view finds its objects within the caller's teams and calls the same service
 approve what.
 """
 
+from django.db import DatabaseError
 from django.http import Http404, HttpResponse, HttpResponseNotModified
 from django.utils.http import parse_etags
 from drf_spectacular.types import OpenApiTypes
@@ -528,8 +529,11 @@ class ProductionPromptView(ApiConventions, APIView):
             return None
         if key is None:
             return None
-        rows = selectors.production_rows_for_key(key_hash=ApiToken.hash(key), name=name,
-                                                 team_id=None if team is None else int(team))
+        try:
+            rows = selectors.production_rows_for_key(key_hash=ApiToken.hash(key), name=name,
+                                                     team_id=None if team is None else int(team))
+        except DatabaseError:
+            return None  # DRF's way meets it again, logs it and answers in the API's error shape
         if len(rows) != 1 or rows[0]["version_id"] is None:
             return None
         token_id = rows[0]["token_id"]

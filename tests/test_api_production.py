@@ -247,3 +247,19 @@ def test_a_tokens_gets_mark_it_used(first, editor):
 def test_odd_queries_get_the_same_answers_as_before(first, editor, query):
     by_token, by_session = token_client(editor).get(URL + query), session_client(editor).get(URL + query)
     assert (by_token.status_code, by_token.content) == (by_session.status_code, by_session.content)
+
+
+def test_a_database_failure_is_a_json_500_not_a_page(first, editor, monkeypatch, settings):
+    from django.db import OperationalError
+
+    def down(**kwargs):
+        raise OperationalError("the database is down")
+
+    settings.DEBUG = False
+    monkeypatch.setattr(selectors, "production_rows_for_key", down)
+    monkeypatch.setattr(selectors, "production_rows", down)
+    client = token_client(editor)
+    client.raise_request_exception = False
+    response = client.get(URL)
+    assert response.status_code == 500
+    assert error_of(response)["code"] == "server_error"
