@@ -1,6 +1,9 @@
 FROM python:3.11-slim
 
-ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 OMP_WAIT_POLICY=PASSIVE PIP_NO_CACHE_DIR=1
+# OpenMP: sleep after a short spin rather than spin while waiting (see README); GGML_NATIVE=OFF: an image
+# runs on other CPUs than the one that built it, so llama.cpp must not use this one's instruction set.
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
+    OMP_WAIT_POLICY=PASSIVE GOMP_SPINCOUNT=100000 CMAKE_ARGS="-DGGML_NATIVE=OFF"
 # A compiler and CMake: llama-cpp-python builds llama.cpp from source.
 RUN apt-get update && apt-get install -y --no-install-recommends build-essential cmake libgomp1 \
     && rm -rf /var/lib/apt/lists/*
@@ -12,5 +15,6 @@ COPY . .
 RUN python manage.py collectstatic --noinput -v0
 
 EXPOSE 8000
-# The web process; run the worker from the same image with `python manage.py qcluster`.
+# The web process; run the worker from the same image with `python manage.py worker` (one per machine: it runs
+# the embedded model).
 CMD ["sh", "-c", "python manage.py migrate --noinput && gunicorn promptopt.wsgi -b 0.0.0.0:8000 -w 2"]
