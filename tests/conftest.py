@@ -4,11 +4,15 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.test import Client
 
 from datasets.services import dataset_import
 from promptopt.models import Membership, Role, Team
 
-pytest_plugins = ["tests.loopback.fixtures"]  # the loopback LLM servers, for any test that asks for them
+pytest_plugins = [
+    "tests.loopback.fixtures",  # the loopback LLM servers, for any test that asks for them
+    "tests.gcs",  # Google Cloud Storage on the emulator, for any test that asks for gcs_bucket
+]
 
 
 @pytest.fixture
@@ -40,6 +44,14 @@ def approver(team):
 @pytest.fixture
 def stranger(other_team):
     return _member(other_team, "sam", Role.APPROVER)
+
+
+@pytest.fixture
+def person(editor):
+    """An editor, signed in."""
+    client = Client()
+    client.force_login(editor)
+    return client
 
 
 @pytest.fixture(autouse=True)

@@ -6,7 +6,6 @@ import time
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
 from django_q.models import Schedule
 
 from datasets.models import Dataset
@@ -38,13 +37,6 @@ def age(media, filename, hours):
     (path,) = (media / "uploads" / "pending").glob(f"*-{filename}")
     then = time.time() - hours * 3600
     os.utime(path, (then, then))
-
-
-@pytest.fixture
-def person(editor):
-    client = Client()
-    client.force_login(editor)
-    return client
 
 
 def test_a_preview_nobody_imported_for_a_day_is_deleted_and_a_recent_one_is_kept(person, team, media):

@@ -1,0 +1,82 @@
+"""Uploads kept in Google Cloud Storage (GS_BUCKET_NAME set), on the emulator: the preview keeps the file in the
+bucket until the person imports it, and the hourly task deletes only the previews nobody imported in time."""
+
+import os
+from datetime import timedelta
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from google.auth.credentials import AnonymousCredentials
+from google.cloud.storage import Client
+
+from datasets.models import Dataset
+from datasets.services import PENDING_DIR, pending_uploads_expire
+from tests.gcs import BUCKET, PROJECT, StrayNetworkCall
+from tests.test_pending_uploads import CSV, preview
+
+
+def chosen(path):
+    """The name the person gave a kept file ("uploads/pending/<token>-questions.csv": questions.csv)."""
+    return os.path.basename(path).split("-", 1)[-1]
+
+
+def pending(bucket):
+    return sorted(chosen(blob.name) for blob in bucket.list_blobs(prefix=f"{PENDING_DIR}/"))
+
+
+def confirm(person, team, token, name):
+    return person.post("/datasets/upload/", {"upload": token, "name": name, "team": team.pk, "import": "1"})
+
+
+def updated(bucket, filename):
+    """When GCS says the kept file was last written."""
+    (blob,) = [blob for blob in bucket.list_blobs(prefix=f"{PENDING_DIR}/") if blob.name.endswith(f"-{filename}")]
+    return blob.updated
+
+
+def test_a_preview_keeps_the_file_in_the_bucket_until_it_is_imported(person, team, gcs_bucket):
+    token = preview(person, team, "questions.csv")
+    (blob,) = gcs_bucket.list_blobs(prefix=f"{PENDING_DIR}/")
+    assert blob.download_as_bytes() == CSV
+
+    response = confirm(person, team, token, "questions")
+    assert response.status_code == 302
+    assert list(Dataset.objects.get().examples.values_list("input", "expected")) == [
+        ("Is water wet?", "yes"), ("Is fire cold?", "no")]
+    assert pending(gcs_bucket) == []
+
+
+def test_choosing_another_file_after_a_preview_replaces_the_kept_one(person, team, gcs_bucket):
+    token = preview(person, team, "first.csv")
+    response = person.post("/datasets/upload/", {"file": SimpleUploadedFile("second.csv", CSV), "upload": token,
+                                                 "team": team.pk, "preview": "1"})
+    assert "Preview of" in response.content.decode()
+    assert pending(gcs_bucket) == ["second.csv"]
+
+
+def test_a_preview_nobody_imported_for_a_day_is_deleted_and_a_recent_one_is_kept(person, team, gcs_bucket,
+                                                                                   settings):
+    settings.PENDING_UPLOAD_MAX_AGE_HOURS = 24
+    late = preview(person, team, "abandoned.csv")
+    token = preview(person, team, "recent.csv")
+    first, second = updated(gcs_bucket, "abandoned.csv"), updated(gcs_bucket, "recent.csv")
+    assert first < second
+    # The task runs when the first preview is a moment over a day old and the second a moment under.
+    deleted = pending_uploads_expire(now=first + (second - first) / 2 + timedelta(hours=24))
+    assert [chosen(path) for path in deleted] == ["abandoned.csv"]
+    assert pending(gcs_bucket) == ["recent.csv"]
+
+    assert "The file from the preview is no longer here" in confirm(person, team, late, "late").content.decode()
+    assert confirm(person, team, token, "recent").status_code == 302
+    assert Dataset.objects.get().name == "recent"
+
+
+def test_nothing_previewed_yet_is_nothing_to_delete(db, gcs_bucket):
+    assert pending_uploads_expire() == []
+
+
+def test_a_call_meant_for_google_itself_fails_at_once(gcs_bucket):
+    google = Client(project=PROJECT, credentials=AnonymousCredentials(),
+                    client_options={"api_endpoint": "https://storage.googleapis.com"})
+    with pytest.raises(StrayNetworkCall, match="storage.googleapis.com"):
+        google.bucket(BUCKET).exists()
