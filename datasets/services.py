@@ -10,6 +10,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
+from google.api_core.exceptions import NotFound as NotInBucket
 
 from promptopt.errors import InUse
 from promptopt.models import Role
@@ -21,6 +22,8 @@ from .readers import READERS, DatasetFileError, Header, detect_format
 BATCH_SIZE = 2000
 DEFAULT_RATIOS = (0.6, 0.2, 0.2)
 PENDING_DIR = "uploads/pending"  # files kept in the default storage between an upload's preview and its import
+# How the default storage says a file is gone: local disk raises FileNotFoundError, django-storages' GCS NotFound.
+GONE = (FileNotFoundError, NotInBucket)
 
 
 def _rows(file, file_format, input_field, answer_field):
@@ -155,7 +158,7 @@ def pending_uploads_expire(*, now=None):
         path = f"{PENDING_DIR}/{name}"
         try:
             abandoned = default_storage.get_modified_time(path) < oldest_kept
-        except FileNotFoundError:  # imported (and so deleted) meanwhile
+        except GONE:  # imported (and so deleted) since the listing
             continue
         if abandoned:
             default_storage.delete(path)

@@ -5,6 +5,7 @@ import os
 from datetime import timedelta
 
 import pytest
+from django.core.files.storage import storages
 from django.core.files.uploadedfile import SimpleUploadedFile
 from google.auth.credentials import AnonymousCredentials
 from google.cloud.storage import Client
@@ -73,6 +74,21 @@ def test_a_preview_nobody_imported_for_a_day_is_deleted_and_a_recent_one_is_kept
 
 def test_nothing_previewed_yet_is_nothing_to_delete(db, gcs_bucket):
     assert pending_uploads_expire() == []
+
+
+def test_a_preview_imported_while_the_task_runs_is_left_to_the_import(person, team, gcs_bucket, monkeypatch):
+    token = preview(person, team, "busy.csv")
+    storage = storages["default"]  # the instance behind default_storage
+    listdir = storage.listdir
+
+    def listdir_then_the_person_imports(path):
+        listed = listdir(path)
+        assert confirm(person, team, token, "busy").status_code == 302
+        return listed
+
+    monkeypatch.setattr(storage, "listdir", listdir_then_the_person_imports)
+    assert pending_uploads_expire(now=updated(gcs_bucket, "busy.csv") + timedelta(days=2)) == []
+    assert Dataset.objects.get().examples.count() == 2
 
 
 def test_a_call_meant_for_google_itself_fails_at_once(gcs_bucket):
