@@ -155,6 +155,8 @@ def pending_uploads_expire(*, now=None):
         return []
     deleted = []
     for name in names:
+        if not name:  # GCS lists the empty object that a "folder" made in the Cloud Console is: not a preview
+            continue
         path = f"{PENDING_DIR}/{name}"
         try:
             abandoned = default_storage.get_modified_time(path) < oldest_kept

@@ -91,6 +91,14 @@ def test_a_preview_imported_while_the_task_runs_is_left_to_the_import(person, te
     assert Dataset.objects.get().examples.count() == 2
 
 
+def test_a_folder_made_in_the_cloud_console_is_not_a_preview(person, team, gcs_bucket):
+    gcs_bucket.blob(f"{PENDING_DIR}/").upload_from_string(b"")  # what "Create folder" leaves in a bucket
+    preview(person, team, "old.csv")
+    deleted = pending_uploads_expire(now=updated(gcs_bucket, "old.csv") + timedelta(days=2))
+    assert [chosen(path) for path in deleted] == ["old.csv"]
+    assert [blob.name for blob in gcs_bucket.list_blobs()] == [f"{PENDING_DIR}/"]
+
+
 def test_a_call_meant_for_google_itself_fails_at_once(gcs_bucket):
     google = Client(project=PROJECT, credentials=AnonymousCredentials(),
                     client_options={"api_endpoint": "https://storage.googleapis.com"})
