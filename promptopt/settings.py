@@ -156,10 +156,17 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 
+# With GS_BUCKET_NAME, media go to Google Cloud Storage (application-default credentials), or to an emulator at
+# STORAGE_EMULATOR_HOST, which the google client reads itself. A file read back spills to a temporary file past
+# 2.5 MB, as Django's uploads do: django-storages' default keeps the whole object in memory, and the upload page
+# reads a kept upload back for its preview and again for its import.
 GS_BUCKET_NAME = os.environ.get("GS_BUCKET_NAME", "")
 STORAGES = {
     "default": (
-        {"BACKEND": "storages.backends.gcloud.GoogleCloudStorage", "OPTIONS": {"bucket_name": GS_BUCKET_NAME}}
+        {
+            "BACKEND": "storages.backends.gcloud.GoogleCloudStorage",
+            "OPTIONS": {"bucket_name": GS_BUCKET_NAME, "max_memory_size": 2_621_440},
+        }
         if GS_BUCKET_NAME
         else {"BACKEND": "django.core.files.storage.FileSystemStorage"}
     ),

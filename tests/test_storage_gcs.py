@@ -2,6 +2,8 @@
 bucket until the person imports it, and the hourly task deletes only the previews nobody imported in time."""
 
 import os
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
@@ -14,6 +16,7 @@ from datasets.models import Dataset
 from datasets.services import PENDING_DIR, pending_uploads_expire
 from tests.gcs import BUCKET, PROJECT, StrayNetworkCall
 from tests.test_pending_uploads import CSV, preview
+from tests.test_settings import ROOT
 
 
 def chosen(path):
@@ -104,3 +107,23 @@ def test_a_call_meant_for_google_itself_fails_at_once(gcs_bucket):
                     client_options={"api_endpoint": "https://storage.googleapis.com"})
     with pytest.raises(StrayNetworkCall, match="storage.googleapis.com"):
         google.bucket(BUCKET).exists()
+
+
+def test_with_gs_bucket_name_a_big_upload_is_read_back_without_being_held_in_memory(gcs_bucket):
+    gcs_bucket.blob(f"{PENDING_DIR}/big.csv").upload_from_string(b"question,answer\n" + b"Is it big?,yes\n" * 1_500_000)
+    read_back = f"""
+import tracemalloc
+from django.core.files.storage import default_storage
+default_storage.exists("{PENDING_DIR}/big.csv")  # the first request imports and sets up ~10 MB of client
+tracemalloc.start()
+with default_storage.open("{PENDING_DIR}/big.csv", "rb") as file:
+    print(type(default_storage._wrapped).__name__, file.size, file.read(16))
+print(tracemalloc.get_traced_memory()[1] // 1_000_000)
+"""
+    # STORAGE_EMULATOR_HOST, from the fixture, is how a developer points the app at an emulator too.
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {"GS_BUCKET_NAME": BUCKET}
+    result = subprocess.run([sys.executable, str(ROOT / "manage.py"), "shell", "-c", read_back],
+                            capture_output=True, text=True, env=env)
+    storage, size, head, peak_megabytes = result.stdout.split()[-4:]
+    assert (storage, size, head) == ("GoogleCloudStorage", "22500016", "b'question,answer\\n'"), result.stderr
+    assert int(peak_megabytes) < 8  # the object is 22.5 MB
