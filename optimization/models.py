@@ -2,8 +2,12 @@
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models, transaction
 from django.db.models import F, Q
+
+from . import metrics
+from .strategies import STRATEGIES
 
 
 class Prompt(models.Model):
@@ -100,6 +104,48 @@ class Step(models.TextChoices):
     DONE = "done", "Done"
 
 
+# The bounds of the run's integer parameters that PostgreSQL's columns can hold (SQLite would take more).
+INT32 = 2**31 - 1
+INT64 = 2**63 - 1
+
+
+def between(low, high):
+    return [MinValueValidator(low), MaxValueValidator(high)]
+
+
+# Choices are callables: a new metric, strategy or provider then needs no migration.
+def provider_choices():
+    from .llm.providers import NAMES  # not at import: the LLM layer imports these models
+
+    return [(name, name) for name in NAMES]
+
+
+def metric_choices():
+    return [(name, f"{name} — {description}") for name, description in metrics.METRICS.items()]
+
+
+def strategy_choices():
+    return [(name, f"{name} — {description}") for name, description in STRATEGIES.items()]
+
+
+def validate_metric_options(options):
+    def strings(value):
+        if isinstance(value, str):
+            yield value
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                yield key
+                yield from strings(item)
+        elif isinstance(value, list):
+            for item in value:
+                yield from strings(item)
+
+    if not isinstance(options, dict):
+        raise ValidationError('Write a JSON object, e.g. {"ignore_case": false}.')
+    if any("\x00" in text for text in strings(options)):  # PostgreSQL cannot store them in JSON
+        raise ValidationError("Null characters are not allowed.")
+
+
 class Run(models.Model):
     """One optimization of a prompt on a dataset. Its state lives here, so any worker can resume it."""
 
@@ -113,25 +159,69 @@ class Run(models.Model):
     )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
 
-    # Parameters, fixed at creation.
-    primary_provider = models.CharField(max_length=20, default="embedded")
-    primary_model = models.CharField(max_length=100, blank=True)
-    optimizer_provider = models.CharField(max_length=20, default="embedded")
-    optimizer_model = models.CharField(max_length=100, blank=True)
-    metric = models.CharField(max_length=30, default="exact_match")
-    metric_options = models.JSONField(default=dict, blank=True)
-    strategy = models.CharField(max_length=30, default="operators")
-    target = models.FloatField(default=0.90)
-    patience = models.PositiveIntegerField(default=3)
-    max_iterations = models.PositiveIntegerField(default=10)
-    candidates_per_iteration = models.PositiveIntegerField(default=4)
-    examples_per_split = models.PositiveIntegerField(default=40, help_text="At most this many examples per split.")
-    max_llm_calls = models.PositiveIntegerField(null=True, blank=True)
-    max_tokens = models.PositiveBigIntegerField(null=True, blank=True)
-    max_cost = models.DecimalField(max_digits=12, decimal_places=4, null=True, blank=True)
-    temperature = models.FloatField(default=0.0)
-    seed = models.IntegerField(default=0)
-    use_cache = models.BooleanField(default=True)
+    # Parameters, fixed at creation. These fields are their one declaration: the launch page, the API and
+    # `manage.py optimize` are generated from them (default, bounds, choices, help), and run_create checks them.
+    PARAMETERS = (
+        "primary_provider", "primary_model", "optimizer_provider", "optimizer_model", "metric", "metric_options",
+        "strategy", "target", "patience", "max_iterations", "candidates_per_iteration", "examples_per_split",
+        "max_llm_calls", "max_tokens", "max_cost", "temperature", "seed", "use_cache",
+    )
+    primary_provider = models.CharField(
+        max_length=20, choices=provider_choices, default="embedded",
+        help_text="The provider of the model that answers the examples.",
+    )
+    primary_model = models.CharField(max_length=100, blank=True, help_text="Empty: the provider's default.")
+    optimizer_provider = models.CharField(
+        max_length=20, choices=provider_choices, default="embedded",
+        help_text="The provider of the model that writes new prompts (strategies meta_prompt and critique).",
+    )
+    optimizer_model = models.CharField(max_length=100, blank=True, help_text="Empty: the provider's default.")
+    metric = models.CharField(
+        max_length=30, choices=metric_choices, default="exact_match", help_text="How an answer is scored."
+    )
+    metric_options = models.JSONField(
+        default=dict, blank=True, validators=[validate_metric_options],
+        help_text='The metric\'s options as a JSON object, e.g. {"ignore_case": false}.',
+    )
+    strategy = models.CharField(
+        max_length=30, choices=strategy_choices, default="operators", help_text="How new prompts are proposed."
+    )
+    target = models.FloatField(
+        default=0.90, validators=between(0, 1), help_text="Stop once the best validation score reaches it."
+    )
+    patience = models.PositiveIntegerField(
+        default=3, validators=between(1, 1000), help_text="Stop after this many iterations without improvement."
+    )
+    max_iterations = models.PositiveIntegerField(
+        default=10, validators=between(1, 1000), help_text="Stop after this many iterations."
+    )
+    candidates_per_iteration = models.PositiveIntegerField(
+        default=4, validators=between(1, 100), help_text="New prompts proposed and scored in each iteration."
+    )
+    examples_per_split = models.PositiveIntegerField(
+        default=40, validators=between(1, 100_000), help_text="At most this many examples per split."
+    )
+    max_llm_calls = models.PositiveIntegerField(
+        null=True, blank=True, validators=between(1, INT32),
+        help_text="Stop before paying for more LLM calls than this; answers from the cache are free.",
+    )
+    max_tokens = models.PositiveBigIntegerField(
+        null=True, blank=True, validators=between(1, INT64), help_text="Stop once this many tokens are used."
+    )
+    max_cost = models.DecimalField(
+        max_digits=12, decimal_places=4, null=True, blank=True, validators=[MinValueValidator(0)],
+        help_text="Stop once this many US dollars are spent, as estimated from the providers' prices.",
+    )
+    temperature = models.FloatField(
+        default=0.0, validators=between(0, 2), help_text="Sampling temperature of the model answering the examples."
+    )
+    seed = models.IntegerField(
+        default=0, validators=between(0, INT32),
+        help_text="Picks the examples and the loop's random choices: the same seed repeats a run.",
+    )
+    use_cache = models.BooleanField(
+        default=True, help_text="Reuse answers already paid for (same prompt, model and settings)."
+    )
     estimated_calls = models.PositiveIntegerField(default=0)
 
     # State.

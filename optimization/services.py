@@ -1,7 +1,9 @@
 """Writes with rules about prompts and runs. Pages, the API, the admin and the CLI all call these."""
 
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.text import capfirst
 
 from datasets.models import Split
 from promptopt.errors import PromptOptError
@@ -12,7 +14,6 @@ from . import metrics
 from .llm import usage_for
 from .models import Evaluation, Prompt, PromptVersion, Run, RunStatus, VersionStatus
 from .prompting import prompt_file
-from .strategies import STRATEGIES
 
 PROVIDERS = ("embedded", "openai", "vertex")
 # Calls the optimizer model makes per iteration, by strategy (operators make none).
@@ -79,39 +80,48 @@ def start_version_of(prompt, number=None):
     )
 
 
-def run_estimate(*, dataset, examples_per_split=40, candidates_per_iteration=4, max_iterations=10,
-                 strategy="operators", **_):
+def run_parameters(**params):
+    """Every parameter of a run: those given, checked against their fields on Run, and the fields' defaults for
+    the rest. The pages, the API and the CLI check the same fields first, to show an error beside its input."""
+    unknown = params.keys() - set(Run.PARAMETERS)
+    if unknown:
+        raise TypeError(f"Not parameters of a run: {', '.join(sorted(unknown))}.")
+    checked = {}
+    for name in Run.PARAMETERS:
+        field = Run._meta.get_field(name)
+        value = params.get(name, field.get_default())
+        try:
+            checked[name] = field.clean(value, None)
+        except ValidationError as exc:
+            if getattr(exc, "code", None) == "invalid_choice":
+                choices = ", ".join(str(choice) for choice, _ in field.flatchoices)
+                raise PromptOptError(f"Unknown {field.verbose_name} {value!r}; use one of {choices}.") from None
+            raise PromptOptError(f"{capfirst(field.verbose_name)}: {' '.join(exc.messages)}") from None
+    return checked
+
+
+def run_estimate(*, dataset, **params):
     """The most LLM calls a run may make: its start on validation, every iteration, and the final test.
 
     Cache hits make the real number lower; the run's budget caps can stop it sooner."""
+    params = run_parameters(**params)
     counts = dataset.split_counts()
-    validation = min(examples_per_split, counts[Split.VALIDATION])
-    test = min(examples_per_split, counts[Split.TEST])
-    per_iteration = OPTIMIZER_CALLS.get(strategy, 0) + candidates_per_iteration * validation
-    return validation + max_iterations * per_iteration + 2 * test
+    validation = min(params["examples_per_split"], counts[Split.VALIDATION])
+    test = min(params["examples_per_split"], counts[Split.TEST])
+    per_iteration = OPTIMIZER_CALLS.get(params["strategy"], 0) + params["candidates_per_iteration"] * validation
+    return validation + params["max_iterations"] * per_iteration + 2 * test
 
 
 def _check_parameters(dataset, params):
+    """The rules no single field can check: the dataset's splits, and the metric's options."""
     counts = dataset.split_counts()
     for split in (Split.TRAIN, Split.VALIDATION, Split.TEST):
         if counts[split] == 0:
             raise PromptOptError(f"Dataset {dataset} has no {split} examples; a run needs all three splits.")
-    if params.get("metric", "exact_match") not in metrics.METRICS:
-        raise PromptOptError(f"Unknown metric {params['metric']!r}; use one of {', '.join(metrics.METRICS)}.")
-    if params.get("strategy", "operators") not in STRATEGIES:
-        raise PromptOptError(f"Unknown strategy {params['strategy']!r}; use one of {', '.join(STRATEGIES)}.")
-    for key in ("primary_provider", "optimizer_provider"):
-        if params.get(key, "embedded") not in PROVIDERS:
-            raise PromptOptError(f"Unknown provider {params[key]!r}; use one of {', '.join(PROVIDERS)}.")
-    if not 0 <= params.get("target", 0.9) <= 1:
-        raise PromptOptError("The target is a score between 0 and 1.")
-    for key in ("max_iterations", "candidates_per_iteration", "examples_per_split", "patience"):
-        if key in params and params[key] < 1:
-            raise PromptOptError(f"{key.replace('_', ' ').capitalize()} must be at least 1.")
-    if params.get("metric") == "choice_accuracy" and dataset.examples.filter(choices__isnull=True).exists():
+    if params["metric"] == "choice_accuracy" and dataset.examples.filter(choices__isnull=True).exists():
         raise PromptOptError("choice_accuracy needs choices on every example; this dataset has examples without.")
     try:
-        metrics.check_options(params.get("metric", "exact_match"), params.get("metric_options") or {})
+        metrics.check_options(params["metric"], params["metric_options"])
     except ValueError as exc:
         raise PromptOptError(str(exc)) from None
 
@@ -122,6 +132,7 @@ def run_create(*, dataset, start_version, created_by=None, enqueue=True, **param
     if dataset.team_id != start_version.prompt.team_id:
         raise PromptOptError("The dataset and the prompt belong to different teams.")
     require_role(created_by, dataset.team, Role.EDITOR)
+    params = run_parameters(**params)
     _check_parameters(dataset, params)
     run = Run.objects.create(
         team=dataset.team,

@@ -1,5 +1,6 @@
 import json
 import sys
+from decimal import Decimal
 
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
@@ -36,7 +37,7 @@ class Command(BaseCommand):
         parser.add_argument("--examples", type=int, default=40, help="At most this many examples per split.")
         parser.add_argument("--max-calls", type=int, help="Budget: LLM calls.")
         parser.add_argument("--max-tokens", type=int, help="Budget: tokens.")
-        parser.add_argument("--max-cost", type=float, help="Budget: estimated cost in USD.")
+        parser.add_argument("--max-cost", type=Decimal, help="Budget: estimated cost in USD.")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--no-cache", action="store_true", help="Ask the model again even for cached answers.")
         parser.add_argument("--json", action="store_true", help="Print one JSON object with the result.")
