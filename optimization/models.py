@@ -113,11 +113,16 @@ def between(low, high):
     return [MinValueValidator(low), MaxValueValidator(high)]
 
 
-# Choices are callables: a new metric, strategy or provider then needs no migration.
+# Choices and the default provider are callables: a new metric, strategy or provider, or another
+# LLM_DEFAULT_PROVIDER, then needs no migration.
 def provider_choices():
     from .llm.providers import NAMES  # not at import: the LLM layer imports these models
 
     return [(name, name) for name in NAMES]
+
+
+def default_provider():
+    return settings.LLM_DEFAULT_PROVIDER
 
 
 def metric_choices():
@@ -167,13 +172,14 @@ class Run(models.Model):
         "max_llm_calls", "max_tokens", "max_cost", "temperature", "seed", "use_cache",
     )
     primary_provider = models.CharField(
-        max_length=20, choices=provider_choices, default="embedded",
-        help_text="The provider of the model that answers the examples.",
+        max_length=20, choices=provider_choices, default=default_provider,
+        help_text="The provider of the model that answers the examples. Default: the LLM_DEFAULT_PROVIDER setting.",
     )
     primary_model = models.CharField(max_length=100, blank=True, help_text="Empty: the provider's default.")
     optimizer_provider = models.CharField(
-        max_length=20, choices=provider_choices, default="embedded",
-        help_text="The provider of the model that writes new prompts (strategies meta_prompt and critique).",
+        max_length=20, choices=provider_choices, default=default_provider,
+        help_text="The provider of the model that writes new prompts (strategies meta_prompt and critique). "
+                  "Default: the LLM_DEFAULT_PROVIDER setting.",
     )
     optimizer_model = models.CharField(max_length=100, blank=True, help_text="Empty: the provider's default.")
     metric = models.CharField(
