@@ -3,17 +3,15 @@
 import json
 
 from django import forms
-from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 
 from datasets.models import Dataset
 from promptopt.errors import PromptOptError
 from promptopt.teams import ScopedChoiceField, scoped, teams_of
 
-from . import metrics
 from .models import Prompt, Run
 from .prompting import prompt_file
-from .services import PROVIDERS, start_version_of
-from .strategies import STRATEGIES
+from .services import start_version_of
 
 TEXTAREA = {"rows": 6, "spellcheck": "false"}
 
@@ -83,12 +81,21 @@ class VersionForm(forms.Form):
         return demonstrations
 
 
-def _choices(described):
-    return [(name, f"{name} — {description}") for name, description in described.items()]
+def _bounded_formfield(model_field, **kwargs):
+    """The field's form field, with its bounds as min and max, so that the browser checks them as well.
+
+    No hidden input of a callable default's value: only has_changed() reads it, and nothing here calls that."""
+    kwargs.setdefault("show_hidden_initial", False)
+    for validator in model_field.validators:
+        if isinstance(validator, MinValueValidator):
+            kwargs.setdefault("min_value", validator.limit_value)
+        elif isinstance(validator, MaxValueValidator):
+            kwargs.setdefault("max_value", validator.limit_value)
+    return model_field.formfield(**kwargs)
 
 
-class RunForm(forms.Form):
-    """A run's parameters; the defaults are the run's own (optimization.models.Run)."""
+class RunForm(forms.ModelForm):
+    """What a run starts from, and its parameters as the fields of optimization.models.Run declare them."""
 
     dataset = ScopedChoiceField(queryset=None)
     prompt = ScopedChoiceField(queryset=None)
@@ -96,35 +103,17 @@ class RunForm(forms.Form):
         required=False, min_value=1, label="Start from version",
         help_text="Empty: the production version, else the latest one a person wrote.",
     )
-    primary_provider = forms.ChoiceField(choices=[(p, p) for p in PROVIDERS], label="Model provider")
-    primary_model = forms.CharField(
-        max_length=100, required=False, label="Model", help_text="Empty: the provider's default."
-    )
-    optimizer_provider = forms.ChoiceField(choices=[(p, p) for p in PROVIDERS])
-    optimizer_model = forms.CharField(max_length=100, required=False, help_text="Empty: the provider's default.")
-    metric = forms.ChoiceField(choices=_choices(metrics.METRICS))
-    strategy = forms.ChoiceField(choices=_choices(STRATEGIES))
-    target = forms.FloatField(min_value=0, max_value=1, help_text="Stop once the best validation score reaches it.")
-    patience = forms.IntegerField(min_value=1, help_text="Stop after this many iterations without improvement.")
-    max_iterations = forms.IntegerField(min_value=1, max_value=1000)
-    candidates_per_iteration = forms.IntegerField(min_value=1, max_value=100, label="Candidates per iteration")
-    examples_per_split = forms.IntegerField(min_value=1, label="Examples per split")
-    max_llm_calls = forms.IntegerField(min_value=1, required=False, label="Budget: LLM calls")
-    max_tokens = forms.IntegerField(min_value=1, required=False, label="Budget: tokens")
-    max_cost = forms.DecimalField(
-        min_value=0, max_digits=12, decimal_places=4, required=False, label="Budget: cost (USD)"
-    )
-    temperature = forms.FloatField(min_value=0, max_value=2)
-    seed = forms.IntegerField()
-    use_cache = forms.BooleanField(
-        required=False, help_text="Reuse answers already paid for (same prompt, model and settings)."
-    )
+    field_order = ["dataset", "prompt", "version"]
 
-    PARAMETERS = (
-        "primary_provider", "primary_model", "optimizer_provider", "optimizer_model", "metric", "strategy", "target",
-        "patience", "max_iterations", "candidates_per_iteration", "examples_per_split", "max_llm_calls",
-        "max_tokens", "max_cost", "temperature", "seed", "use_cache",
-    )
+    class Meta:
+        model = Run
+        fields = Run.PARAMETERS
+        formfield_callback = _bounded_formfield
+        labels = {
+            "primary_provider": "Model provider", "primary_model": "Model", "max_llm_calls": "Budget: LLM calls",
+            "max_tokens": "Budget: tokens", "max_cost": "Budget: cost (USD)",
+        }
+        widgets = {"metric_options": forms.Textarea(attrs={"rows": 2, "spellcheck": "false"})}
 
     def __init__(self, user, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -136,12 +125,10 @@ class RunForm(forms.Form):
             field.label_from_instance = (lambda o: f"{o.team} · {o}") if several_teams else str
             if name not in self.initial and field.queryset.count() == 1:
                 self.initial[name] = field.queryset.get().pk
-        for name in ("primary_provider", "optimizer_provider"):
-            self.initial.setdefault(name, settings.LLM_DEFAULT_PROVIDER)
-        for name in self.PARAMETERS:
-            field = Run._meta.get_field(name)
-            if field.has_default():
-                self.initial.setdefault(name, field.get_default())
+
+    def clean_metric_options(self):
+        """An empty box is no options."""
+        return {} if self.cleaned_data["metric_options"] is None else self.cleaned_data["metric_options"]
 
     def clean(self):
         data = super().clean()
@@ -160,4 +147,4 @@ class RunForm(forms.Form):
 
     def parameters(self):
         """The run's parameters as run_estimate and run_create take them."""
-        return {name: self.cleaned_data[name] for name in self.PARAMETERS}
+        return {name: self.cleaned_data[name] for name in Run.PARAMETERS}
