@@ -5,11 +5,11 @@ Each view finds its objects within the caller's teams and calls the same service
 approve what.
 """
 
-from django.db import DatabaseError
+from django.db import DatabaseError, models
 from django.http import Http404, HttpResponse, HttpResponseNotModified
 from django.utils.http import parse_etags
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import exceptions, serializers, status
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -33,14 +33,9 @@ from promptopt.api_auth import (
 )
 from promptopt.models import ApiToken
 
-from . import metrics, reviews, selectors
-from .models import AuditEntry, Prompt, PromptVersion, Run, RunStatus, VersionStatus
-from .services import PROVIDERS, prompt_create, run_cancel, run_create, start_version_of, version_create
-from .strategies import STRATEGIES
-
-INT32 = 2**31 - 1
-INT64 = 2**63 - 1
-
+from . import reviews, selectors
+from .models import INT32, AuditEntry, Prompt, PromptVersion, Run, RunStatus, VersionStatus
+from .services import prompt_create, run_cancel, run_create, start_version_of, version_create
 
 # ---------------------------------------------------------------------------------------------------------
 # Serializers: the shapes that go in and out, nothing more
@@ -157,47 +152,36 @@ class RunCreatedSerializer(RunSerializer):
         fields = RunSerializer.Meta.fields + ["parameters"]
 
 
-class RunCreateSerializer(serializers.Serializer):
+def _model_default(name):
+    """A parameter's default as its field declares it, for the schema to show: a callable stays one (called for
+    each request), and a field without a default gives its empty value (null for a budget)."""
+    field = Run._meta.get_field(name)
+    return field.default if field.has_default() else field.get_default()
+
+
+@extend_schema_field({"type": "object", "additionalProperties": {}})
+class JSONObjectField(serializers.JSONField):
+    """A JSON field documented as an object: the model's validator refuses anything else."""
+
+
+class RunCreateSerializer(serializers.ModelSerializer):
+    """The dataset and prompt to optimize, and the run's parameters, each with a default."""
+
+    # The parameters' fields are the Run model's: default, bounds, choices and help are declared there.
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping, models.JSONField: JSONObjectField,
+    }
+
     dataset = ScopedField(queryset=Dataset.objects.all())
     prompt = ScopedField(queryset=Prompt.objects.all())
     version = serializers.IntegerField(min_value=1, max_value=INT32, required=False,
                                        help_text="The version to start from. Default: production, else the latest "
                                                  "a person wrote.")
-    primary_provider = serializers.ChoiceField(choices=PROVIDERS, default="embedded")
-    primary_model = serializers.CharField(max_length=100, required=False, default="", allow_blank=True)
-    optimizer_provider = serializers.ChoiceField(choices=PROVIDERS, default="embedded")
-    optimizer_model = serializers.CharField(max_length=100, required=False, default="", allow_blank=True)
-    metric = serializers.ChoiceField(choices=list(metrics.METRICS), default="exact_match")
-    metric_options = serializers.DictField(required=False, default=dict)
-    strategy = serializers.ChoiceField(choices=list(STRATEGIES), default="operators")
-    target = serializers.FloatField(min_value=0, max_value=1, default=0.9)
-    patience = serializers.IntegerField(min_value=1, max_value=1000, default=3)
-    max_iterations = serializers.IntegerField(min_value=1, max_value=1000, default=10)
-    candidates_per_iteration = serializers.IntegerField(min_value=1, max_value=100, default=4)
-    examples_per_split = serializers.IntegerField(min_value=1, max_value=100_000, default=40)
-    max_llm_calls = serializers.IntegerField(min_value=1, max_value=INT32, required=False, allow_null=True)
-    max_tokens = serializers.IntegerField(min_value=1, max_value=INT64, required=False, allow_null=True)
-    max_cost = serializers.DecimalField(max_digits=12, decimal_places=4, min_value=0, required=False,
-                                        allow_null=True, help_text="USD.")
-    temperature = serializers.FloatField(min_value=0, max_value=2, default=0.0)
-    seed = serializers.IntegerField(min_value=0, max_value=INT32, default=0)
-    use_cache = serializers.BooleanField(default=True)
 
-    def validate_metric_options(self, options):
-        def strings(value):
-            if isinstance(value, str):
-                yield value
-            elif isinstance(value, dict):
-                for key, item in value.items():
-                    yield key
-                    yield from strings(item)
-            elif isinstance(value, list):
-                for item in value:
-                    yield from strings(item)
-
-        if any("\x00" in text for text in strings(options)):
-            raise serializers.ValidationError("Null characters are not allowed.")
-        return options
+    class Meta:
+        model = Run
+        fields = ["dataset", "prompt", "version", *Run.PARAMETERS]
+        extra_kwargs = {name: {"default": _model_default(name)} for name in Run.PARAMETERS}
 
 
 class RunSummarySerializer(serializers.Serializer):
