@@ -15,7 +15,6 @@ from .llm import usage_for
 from .models import Evaluation, Prompt, PromptVersion, Run, RunStatus, VersionStatus
 from .prompting import prompt_file
 
-PROVIDERS = ("embedded", "openai", "vertex")
 # Calls the optimizer model makes per iteration, by strategy (operators make none).
 OPTIMIZER_CALLS = {"operators": 0, "meta_prompt": 1, "critique": 2}
 

@@ -208,7 +208,7 @@ SPECTACULAR_SETTINGS = {
         "VersionStatusEnum": "optimization.models.VersionStatus",
         "RunStatusEnum": "optimization.models.RunStatus",
         "DatasetFormatEnum": "datasets.models.Dataset.Format",
-        "ProviderEnum": "optimization.services.PROVIDERS",
+        "ProviderEnum": "optimization.llm.providers.NAMES",
     },
 }
 

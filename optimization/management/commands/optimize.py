@@ -1,8 +1,10 @@
+import argparse
 import json
 import sys
-from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
+from django.db import models
 from tqdm import tqdm
 
 from datasets.models import Dataset
@@ -11,6 +13,57 @@ from promptopt.models import Team
 
 from ... import loop, services
 from ...models import Prompt, Run, RunStatus
+
+# The options of a run's parameters are generated from the Run model's fields; these keep the names the command
+# has always had. Any other parameter's option is its name, as in --max-iterations.
+FLAGS = {
+    "candidates_per_iteration": "--candidates", "examples_per_split": "--examples", "max_llm_calls": "--max-calls",
+    "metric_options": "--metric-option", "use_cache": "--no-cache",
+}
+
+
+def add_parameter(parser, field):
+    flag = FLAGS.get(field.name, "--" + field.name.replace("_", "-"))
+    text = field.help_text.replace("%", "%%")
+    if isinstance(field, models.BooleanField):  # on by default, so the option turns it off
+        parser.add_argument(flag, dest=field.name, action="store_false", help=f"Turn off: {text[0].lower()}{text[1:]}")
+    elif isinstance(field, models.JSONField):
+        parser.add_argument(flag, dest=field.name, action="append", type=_name_value, default=[], metavar="NAME=VALUE",
+                            help="An option of the metric, e.g. ignore_case=false or pattern=^\\d+$ (repeatable).")
+    else:
+        if field.has_default() and not callable(field.default):  # a callable's help text says what it gives
+            text += " Default: %(default)s."
+        choices = [value for value, _ in field.flatchoices]
+        if choices:
+            checks = {"choices": choices}
+        else:  # named like the option, as in --candidates CANDIDATES
+            checks = {"type": _reader(field), "metavar": flag[2:].replace("-", "_").upper()}
+        parser.add_argument(flag, dest=field.name, default=field.get_default(), help=text, **checks)
+
+
+def _reader(field):
+    """Reads an option's text as its field does, bounds included: a bad value is an error naming the option."""
+
+    def read(text):
+        try:
+            return field.clean(text, None)
+        except ValidationError as exc:
+            raise argparse.ArgumentTypeError(" ".join(exc.messages)) from None
+
+    read.__name__ = field.name
+    return read
+
+
+def _name_value(pair):
+    name, sep, value = pair.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"{pair!r}: expected NAME=VALUE.")
+    return name, {"true": True, "false": False}.get(value.lower(), value)
+
+
+def parameters_of(options):
+    """The run's parameters from the command's options, as run_create takes them."""
+    return {name: dict(options[name]) if name == "metric_options" else options[name] for name in Run.PARAMETERS}
 
 
 class Command(BaseCommand):
@@ -22,24 +75,8 @@ class Command(BaseCommand):
         parser.add_argument("--team", help="The team's name (needed when there are several).")
         parser.add_argument("--start-version", type=int, help="Start from this version number (default: the production "
                                                         "version, else the latest one a person wrote).")
-        parser.add_argument("--primary-provider", default="embedded", choices=services.PROVIDERS)
-        parser.add_argument("--primary-model", default="")
-        parser.add_argument("--optimizer-provider", default="embedded", choices=services.PROVIDERS)
-        parser.add_argument("--optimizer-model", default="")
-        parser.add_argument("--strategy", default="operators")
-        parser.add_argument("--metric", default="exact_match")
-        parser.add_argument("--metric-option", action="append", default=[], metavar="NAME=VALUE",
-                            help="e.g. ignore_case=false or pattern=^\\d+$ (repeatable)")
-        parser.add_argument("--target", type=float, default=0.9)
-        parser.add_argument("--patience", type=int, default=3)
-        parser.add_argument("--max-iterations", type=int, default=10)
-        parser.add_argument("--candidates", type=int, default=4, help="Candidates per iteration.")
-        parser.add_argument("--examples", type=int, default=40, help="At most this many examples per split.")
-        parser.add_argument("--max-calls", type=int, help="Budget: LLM calls.")
-        parser.add_argument("--max-tokens", type=int, help="Budget: tokens.")
-        parser.add_argument("--max-cost", type=Decimal, help="Budget: estimated cost in USD.")
-        parser.add_argument("--seed", type=int, default=0)
-        parser.add_argument("--no-cache", action="store_true", help="Ask the model again even for cached answers.")
+        for name in Run.PARAMETERS:
+            add_parameter(parser, Run._meta.get_field(name))
         parser.add_argument("--json", action="store_true", help="Print one JSON object with the result.")
 
     def handle(self, *args, **options):
@@ -56,23 +93,7 @@ class Command(BaseCommand):
                 dataset=dataset,
                 start_version=services.start_version_of(prompt, options["start_version"]),
                 enqueue=False,
-                primary_provider=options["primary_provider"],
-                primary_model=options["primary_model"],
-                optimizer_provider=options["optimizer_provider"],
-                optimizer_model=options["optimizer_model"],
-                strategy=options["strategy"],
-                metric=options["metric"],
-                metric_options=self._metric_options(options["metric_option"]),
-                target=options["target"],
-                patience=options["patience"],
-                max_iterations=options["max_iterations"],
-                candidates_per_iteration=options["candidates"],
-                examples_per_split=options["examples"],
-                max_llm_calls=options["max_calls"],
-                max_tokens=options["max_tokens"],
-                max_cost=options["max_cost"],
-                seed=options["seed"],
-                use_cache=not options["no_cache"],
+                **parameters_of(options),
             )
         except PromptOptError as exc:
             raise CommandError(exc.message) from None
@@ -118,13 +139,3 @@ class Command(BaseCommand):
         if len(teams) != 1:
             raise CommandError("Name the team with --team." if teams else "There is no team yet.")
         return teams[0]
-
-    def _metric_options(self, pairs):
-        parsed = {}
-        for pair in pairs:
-            name, sep, value = pair.partition("=")
-            if not sep:
-                raise CommandError(f"--metric-option {pair!r}: expected NAME=VALUE.")
-            parsed[name] = {"true": True, "false": False}.get(value.lower(), value)
-        return parsed
-
