@@ -5,12 +5,15 @@ Each view finds its objects within the caller's teams and calls the same service
 approve what.
 """
 
-from django.db import DatabaseError, models
+import logging
+
+from django.db import models
 from django.http import Http404, HttpResponse, HttpResponseNotModified
 from django.utils.http import parse_etags
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import exceptions, serializers, status
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -36,6 +39,8 @@ from promptopt.models import ApiToken
 from . import reviews, selectors
 from .models import INT32, AuditEntry, Prompt, PromptVersion, Run, RunStatus, VersionStatus
 from .services import prompt_create, run_cancel, run_create, start_version_of, version_create
+
+logger = logging.getLogger("promptopt.api")
 
 # ---------------------------------------------------------------------------------------------------------
 # Serializers: the shapes that go in and out, nothing more
@@ -495,12 +500,25 @@ class ProductionPromptView(ApiConventions, APIView):
         query authenticates the token and finds the version, without DRF's request cycle, which cost as much as
         the rest of the request. Everything else (a session, a bad token, an error, throttling) takes DRF's way,
         which alone words the errors."""
-        response = self.served(request, kwargs["name"])
+        try:
+            response = self.served(request, kwargs["name"])
+        except Exception:  # a database or cache failure: DRF's way meets it again, logs it, answers it as JSON
+            logger.warning("The production prompt's quick path failed; DRF's way answers", exc_info=True)
+            response = None
         return response if response is not None else super().dispatch(request, *args, **kwargs)
+
+    def quick_path_applies(self):
+        """Whether `served` answers as DRF would: the view's authentication, permission and throttle classes are
+        the ones it reproduces. Another configuration (tokens turned off, another throttle) takes DRF's way."""
+        return (
+            list(self.authentication_classes[:1]) == [TokenAuthentication]  # a token before a session, as DRF tries
+            and list(self.permission_classes) == [IsAuthenticated]
+            and list(self.throttle_classes) == [TokenRateThrottle]
+        )
 
     def served(self, request, name):
         """The response to a token's successful GET, or None for anything else (then DRF's way answers it)."""
-        if request.method != "GET" or "\x00" in name:
+        if request.method != "GET" or "\x00" in name or not self.quick_path_applies():
             return None
         team = None
         if request.META.get("QUERY_STRING"):  # rare: parsing it costs as much as a header
@@ -513,16 +531,13 @@ class ProductionPromptView(ApiConventions, APIView):
             return None
         if key is None:
             return None
-        try:
-            rows = selectors.production_rows_for_key(key_hash=ApiToken.hash(key), name=name,
-                                                     team_id=None if team is None else int(team))
-        except DatabaseError:
-            return None  # DRF's way meets it again, logs it and answers in the API's error shape
+        rows = selectors.production_rows_for_key(key_hash=ApiToken.hash(key), name=name,
+                                                 team_id=None if team is None else int(team))
         if len(rows) != 1 or rows[0]["version_id"] is None:
             return None
         token_id = rows[0]["token_id"]
         if not TokenRateThrottle().allow_token(token_id):
-            return None
+            return None  # DRF's way counts it once more and answers 429: only a token already over its rate
         TokenAuthentication.touch(token_id)
         self.args, self.kwargs, self.request = (), {"name": name}, request
         self.headers = self.default_response_headers

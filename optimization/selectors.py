@@ -136,14 +136,14 @@ def _production_sql(caller, one_team):
     User = get_user_model()
     table = {model: connection.ops.quote_name(model._meta.db_table)
              for model in (Team, Membership, Prompt, PromptVersion, AuditEntry, ApiToken, User)}
-    user_id = connection.ops.quote_name(User._meta.pk.column)
+    user_id, is_superuser = (connection.ops.quote_name(User._meta.get_field(name).column)
+                             for name in (User._meta.pk.name, "is_superuser"))
     production = f"'{PRODUCTION.value}'"
     teams = {
         "superuser": f"{table[Team]} t",
         "member": f"{table[Membership]} m JOIN {table[Team]} t ON t.id = m.team_id AND m.user_id = %s",
-        # A live token is `TokenAuthentication.live_token`'s: unrevoked, and its owner active.
         "token": f"{table[ApiToken]} k JOIN {table[User]} u ON u.{user_id} = k.user_id"
-                 " AND k.key_hash = %s AND k.revoked_at IS NULL AND u.is_active AND NOT u.is_superuser"
+                 f" AND {ApiToken.live_sql('k', 'u')} AND NOT u.{is_superuser}"
                  f" JOIN {table[Membership]} m ON m.user_id = u.{user_id} JOIN {table[Team]} t ON t.id = m.team_id",
     }
     return (

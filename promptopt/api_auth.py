@@ -56,7 +56,7 @@ class TokenAuthentication(BaseAuthentication):
         if key is None:
             return None  # not ours: the session (or nobody) then
         token = self.live_token(key)
-        if token is None or not token.user.is_active:
+        if token is None:
             raise exceptions.AuthenticationFailed("Invalid or revoked token.")
         self.touch(token.pk)
         return token.user, token
@@ -88,8 +88,8 @@ class TokenAuthentication(BaseAuthentication):
         )
 
     def live_token(self, key):
-        """The live (unrevoked) token of this key, with its owner in the same row, or None.
-        The ORM spent 0.45 ms of the production endpoint's 1.35 ms building this one query.
+        """The live token of this key (`ApiToken.live_sql`), with its owner in the same row, or None.
+        In SQL: the ORM took 0.45 ms to build this one query, as long as the rest of a small request.
 
         The token and its owner come back with only the fields a request needs; the others load if read."""
         sql, user_fields = _token_sql()
@@ -122,7 +122,7 @@ def _token_sql():
         + ", ".join(f"u.{quote(field.column)}" for field in user_fields)
         + f" FROM {quote(ApiToken._meta.db_table)} t JOIN {quote(User._meta.db_table)} u"
         f" ON u.{quote(User._meta.pk.column)} = t.user_id"
-        " WHERE t.key_hash = %s AND t.revoked_at IS NULL"
+        " WHERE " + ApiToken.live_sql("t", "u")
     )
     return sql, user_fields
 

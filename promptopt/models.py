@@ -48,8 +48,9 @@ class Membership(models.Model):
 class ApiToken(models.Model):
     """A user's key for the REST API. Only a hash is kept; the key itself is shown once, when it is made.
 
-    A token acts as its owner, so it reaches exactly the owner's teams with the owner's roles. Requests find
-    the live token of a key in `promptopt.api_auth.TokenAuthentication.live_token`, the one place that rule lives."""
+    A token acts as its owner, so it reaches exactly the owner's teams with the owner's roles. What makes a key's
+    token live (unrevoked, its owner active) is `live_sql`, the one place that rule lives: both queries that
+    authenticate a request use it (`TokenAuthentication.live_token`, and the production prompt's one query)."""
 
     PREFIX = "po_"
 
@@ -85,3 +86,13 @@ class ApiToken(models.Model):
     @property
     def is_active(self):
         return self.revoked_at is None
+
+    @staticmethod
+    def live_sql(token, user):
+        """The SQL condition that the token aliased `token`, owned by the user aliased `user`, is the live token of
+        the key whose hash is the one parameter (%s)."""
+        from django.contrib.auth import get_user_model
+        from django.db import connection
+
+        is_active = connection.ops.quote_name(get_user_model()._meta.get_field("is_active").column)
+        return f"{token}.key_hash = %s AND {token}.revoked_at IS NULL AND {user}.{is_active}"

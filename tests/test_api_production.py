@@ -249,17 +249,41 @@ def test_odd_queries_get_the_same_answers_as_before(first, editor, query):
     assert (by_token.status_code, by_token.content) == (by_session.status_code, by_session.content)
 
 
-def test_a_database_failure_is_a_json_500_not_a_page(first, editor, monkeypatch, settings):
+@pytest.mark.parametrize("failing", ["production_rows_for_key", "throttle", "touch", "render"])
+def test_a_database_or_cache_failure_is_a_json_500_not_a_page(first, editor, monkeypatch, settings, failing):
     from django.db import OperationalError
 
-    def down(**kwargs):
+    from promptopt.api_auth import TokenAuthentication, TokenRateThrottle
+
+    def down(*args, **kwargs):
         raise OperationalError("the database is down")
 
     settings.DEBUG = False
-    monkeypatch.setattr(selectors, "production_rows_for_key", down)
-    monkeypatch.setattr(selectors, "production_rows", down)
     client = token_client(editor)
     client.raise_request_exception = False
+    selectors._recent.clear()
+    cache.clear()
+    # The quick path's step that fails, and the same step on DRF's way, as a real outage would.
+    target = {
+        "production_rows_for_key": [(selectors, "production_rows_for_key"), (selectors, "production_rows")],
+        "throttle": [(TokenRateThrottle, "allow")],
+        "touch": [(TokenAuthentication, "touch")],
+        "render": [(selectors, "_render_production")],
+    }[failing]
+    for owner, name in target:
+        monkeypatch.setattr(owner, name, down)
     response = client.get(URL)
     assert response.status_code == 500
     assert error_of(response)["code"] == "server_error"
+
+
+def test_the_quick_path_follows_the_apis_configuration(first, editor, monkeypatch):
+    """Tokens turned off for the view: a token no longer reads the production prompt by the quick path either."""
+    from rest_framework.authentication import SessionAuthentication
+
+    from optimization.api import ProductionPromptView
+
+    client = token_client(editor)
+    assert client.get(URL).status_code == 200
+    monkeypatch.setattr(ProductionPromptView, "authentication_classes", [SessionAuthentication], raising=False)
+    assert client.get(URL).status_code == 403
