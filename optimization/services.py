@@ -49,8 +49,8 @@ def _given(text):
 def version_create(*, parent, by, system_prompt=None, output_instruction=None, demonstrations=None, note=""):
     """A new version written by a person from `parent`: versions are immutable, so editing makes a new one.
 
-    Texts left out (None) are the parent's. A version the same as its parent is refused: it would only add a
-    number to review."""
+    Texts left out (None) are the parent's. A version needs a system prompt, and one the same as its parent is
+    refused: it would only add a number to review."""
     if parent is None:
         raise PromptOptError("A new version is written from an existing one, and this prompt has none.")
     require_role(by, parent.prompt.team, Role.EDITOR)
@@ -59,6 +59,8 @@ def version_create(*, parent, by, system_prompt=None, output_instruction=None, d
         "output_instruction": parent.output_instruction if output_instruction is None else output_instruction,
         "demonstrations": parent.demonstrations if demonstrations is None else [dict(d) for d in demonstrations],
     }
+    if not _given(texts["system_prompt"]):
+        raise PromptOptError("A version needs a system prompt: it tells the model its task.")
     if all(value == getattr(parent, field) for field, value in texts.items()):
         raise PromptOptError(f"Nothing changed from v{parent.number}; change the text first.")
     return PromptVersion.objects.create(prompt=parent.prompt, parent=parent, created_by=by, note=note, **texts)

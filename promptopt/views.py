@@ -79,13 +79,21 @@ def dashboard(request):
 @member_view
 def tokens(request):
     """Your API tokens; a new one's key is shown in the answer to the form, once, and stored nowhere."""
-    form = TokenForm(request.POST or None)
-    new_token = None
-    if request.method == "POST" and form.is_valid():
-        new_token, key = ApiToken.issue(user=request.user, name=form.cleaned_data["name"])
-        new_token.key = key
-        form = TokenForm()
-    context = {"form": form, "new_token": new_token, "tokens": ApiToken.objects.filter(user=request.user)}
+    form = TokenForm(request.POST) if request.method == "POST" else TokenForm.new()
+    new_token = resent = None
+    if form.is_bound and form.is_valid():
+        sent = request.session.get("token_forms_sent", [])
+        once = form.cleaned_data["once"]
+        if once and once in sent:
+            resent = True  # a reload of the page that showed a key: no second token nobody will store
+        else:
+            new_token, key = ApiToken.issue(user=request.user, name=form.cleaned_data["name"])
+            new_token.key = key
+            if once:
+                request.session["token_forms_sent"] = [*sent, once][-20:]
+        form = TokenForm.new()
+    context = {"form": form, "new_token": new_token, "resent": resent,
+               "tokens": ApiToken.objects.filter(user=request.user)}
     response = render(request, "tokens.html", context)
     response["Cache-Control"] = "no-store"  # never keep a page that may hold a key
     return response

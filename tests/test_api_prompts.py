@@ -89,6 +89,15 @@ def test_a_version_of_an_unknown_parent_or_bad_demonstrations_is_a_400(prompt, e
     assert error["message"] == "demonstrations: 0: output: This field is required."
 
 
+def test_a_version_without_a_system_prompt_is_refused_as_on_the_page(prompt, editor):
+    response = token_client(editor).post(f"/api/v1/prompts/{prompt.pk}/versions/",
+                                         {"system_prompt": "  ", "output_instruction": "{input}"}, format="json")
+    assert response.status_code == 400
+    assert error_of(response) == {"code": "refused",
+                                  "message": "A version needs a system prompt: it tells the model its task."}
+    assert prompt.versions.count() == 1
+
+
 def test_a_prompt_without_versions_gets_none_without_a_parent(editor, team):
     empty = Prompt.objects.create(team=team, name="empty")  # as left by hand: prompt_create always writes v1
     response = token_client(editor).post(f"/api/v1/prompts/{empty.pk}/versions/", {"system_prompt": "Judge."},

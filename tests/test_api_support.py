@@ -14,11 +14,12 @@ from promptopt.models import ApiToken
 API_URLS = pytest.mark.urls("promptopt.api_urls")
 
 
-def isolate(settings, tmp_path):
+def isolate(settings, tmp_path, fast_passwords=True):
     """The file cache the settings use, in a directory of the test's own, and no counts or documents that an
     earlier test left in this process (test databases reuse ids). Passwords hashed fast: the fixtures' people
     have passwords, and the real hasher spends most of a test's time on them."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    if fast_passwords:  # only before anyone signs in with a password made by the real hasher
+        settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
                     "LOCATION": str(tmp_path / "cache")}

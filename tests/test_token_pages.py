@@ -6,6 +6,12 @@ import pytest
 from django.test import Client
 
 from promptopt.models import ApiToken
+from tests.test_api_support import isolate
+
+
+@pytest.fixture(autouse=True)
+def isolated(settings, tmp_path):
+    isolate(settings, tmp_path)
 
 
 def signed_in(user):
@@ -15,7 +21,8 @@ def signed_in(user):
 
 
 def made(client, name="checkout service"):
-    response = client.post("/tokens/", {"name": name})
+    once = re.search(r'name="once" value="([^"]+)"', client.get("/tokens/").content.decode()).group(1)
+    response = client.post("/tokens/", {"name": name, "once": once})
     assert response.status_code == 200
     return re.search(r'<code id="new-key">(po_[^<]+)</code>', response.content.decode()).group(1), response
 
@@ -43,9 +50,11 @@ def test_the_key_works_on_the_api_until_revoked(editor):
 
 
 def test_nobody_sees_or_revokes_anothers_token(editor, stranger):
-    token, _ = ApiToken.issue(user=editor, name="editor's own")
+    token, _ = ApiToken.issue(user=editor, name="release pipeline")
     client = signed_in(stranger)
-    assert "editor&#x27;s own" not in client.get("/tokens/").content.decode()
+    made(client, "nightly report")
+    page = client.get("/tokens/").content.decode()
+    assert "nightly report" in page and "release pipeline" not in page
     assert client.post(f"/tokens/{token.pk}/revoke/").status_code == 404
     token.refresh_from_db()
     assert token.is_active
@@ -70,3 +79,15 @@ def test_revoking_is_a_post(editor):
     assert signed_in(editor).get(f"/tokens/{token.pk}/revoke/").status_code == 405
     token.refresh_from_db()
     assert token.is_active
+
+
+def test_sending_the_same_form_again_makes_no_second_token(editor):
+    client = signed_in(editor)
+    once = re.search(r'name="once" value="([^"]+)"', client.get("/tokens/").content.decode()).group(1)
+    first = client.post("/tokens/", {"name": "ci", "once": once})
+    assert 'id="new-key"' in first.content.decode()
+    again = client.post("/tokens/", {"name": "ci", "once": once}).content.decode()  # the browser's reload
+    assert 'id="new-key"' not in again and "Nothing new was made" in again
+    assert ApiToken.objects.filter(user=editor).count() == 1
+    made(client, "ci 2")  # a new form makes a new token
+    assert ApiToken.objects.filter(user=editor).count() == 2

@@ -186,8 +186,12 @@ def test_a_run_page_left_open_after_signing_out_goes_to_sign_in(page, team, edit
 
 
 def test_a_token_made_in_the_page_fetches_the_production_prompt_until_revoked(page, screenshot, team, editor,
-                                                                             approver):
+                                                                             approver, settings, tmp_path):
     from urllib.request import Request, urlopen
+
+    from tests.test_api_support import isolate
+
+    isolate(settings, tmp_path, fast_passwords=False)  # a cache of the test's own for the rate limit's counts
 
     from optimization.models import PromptVersion
     from optimization.reviews import review_approve, review_request, version_promote
