@@ -6,7 +6,7 @@ from django.shortcuts import redirect, render
 from django.urls import path
 
 from promptopt.admin import TeamScopedAdmin
-from promptopt.errors import NotAllowed
+from promptopt.errors import InUse, NotAllowed
 from promptopt.models import Role, Team
 from promptopt.teams import may
 
@@ -43,7 +43,7 @@ class DatasetAdmin(TeamScopedAdmin):
     def delete_model(self, request, obj):
         try:
             dataset_delete(dataset=obj, by=request.user)
-        except NotAllowed as exc:
+        except (NotAllowed, InUse) as exc:  # InUse: a run started since Django's page checked
             raise PermissionDenied(exc.message) from exc
 
     @transaction.atomic
@@ -91,7 +91,8 @@ class ExampleAdmin(TeamScopedAdmin):
     list_display = ["dataset", "number", "short_input", "expected", "split"]
     list_filter = ["split", "dataset__team", "dataset"]
     search_fields = ["input", "expected"]
-    readonly_fields = ["dataset", "position"]
+    readonly_fields = ["dataset", "number"]
+    exclude = ["position"]  # shown as its number, from 1
     list_select_related = ["dataset"]
 
     @admin.display(description="#", ordering="position")

@@ -17,9 +17,10 @@ from promptopt.views import member_view, page_of, render_page
 from .forms import UploadForm, preview
 from .models import Dataset, Split
 from .readers import DatasetFileError, detect_format
-from .services import PENDING_DIR, dataset_import
+from .services import GONE, PENDING_DIR, dataset_import
 
 SESSION_KEY = "pending_uploads"  # token -> {"path", "filename"} of files previewed and not yet imported
+PREVIEW_GONE = "The file from the preview is no longer here; choose it again."
 
 
 @member_view
@@ -52,7 +53,11 @@ def dataset_upload(request):
         name = data["name"].strip() or os.path.splitext(filename)[0]
         _carry(form, upload=token, name=name)
         context["filename"] = filename
-        with default_storage.open(path, "rb") as file:
+        try:
+            file = default_storage.open(path, "rb")
+        except GONE:  # expired by the hourly task since _keep looked
+            raise DatasetFileError(PREVIEW_GONE) from None
+        with file:
             if importing:
                 dataset = dataset_import(
                     team=data["team"], name=name, file=file, filename=filename, seed=data["seed"],
@@ -100,7 +105,7 @@ def _keep(request, uploaded, token):
         request.session[SESSION_KEY] = pending
     kept = pending.get(token)
     if kept is None or not default_storage.exists(kept["path"]):
-        raise DatasetFileError("The file from the preview is no longer here; choose it again.")
+        raise DatasetFileError(PREVIEW_GONE)
     return token, kept["path"], kept["filename"]
 
 

@@ -111,3 +111,5 @@ def test_examples_are_numbered_from_one_as_on_the_pages(admin_client, dataset):
     page = admin_client.get(f"/admin/datasets/example/?dataset__id__exact={dataset.pk}&o=2").content.decode()
     assert '<td class="field-number">1</td>' in page
     assert '<td class="field-number">0</td>' not in page
+    change = admin_client.get(f"/admin/datasets/example/{first.pk}/change/").content.decode()
+    assert 'name="position"' not in change and ">1</div>" in change

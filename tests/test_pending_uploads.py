@@ -63,6 +63,19 @@ def test_confirming_a_deleted_preview_asks_for_the_file_again(person, team, medi
     assert not Dataset.objects.exists()
 
 
+def test_a_preview_expired_between_the_check_and_the_read_asks_for_the_file_again(person, team, media,
+                                                                                 monkeypatch):
+    from django.core.files.storage import FileSystemStorage
+
+    token = preview(person, team, "raced.csv")
+    exists = FileSystemStorage.exists  # says yes, and then the hourly task deletes it
+    monkeypatch.setattr(FileSystemStorage, "exists", lambda self, path: exists(self, path) and not self.delete(path))
+    response = person.post("/datasets/upload/", {"upload": token, "name": "raced", "team": team.pk, "import": "1"})
+    assert response.status_code == 200
+    assert "The file from the preview is no longer here; choose it again." in response.content.decode()
+    assert not Dataset.objects.exists()
+
+
 def test_the_age_limit_is_a_setting(person, team, media, settings):
     settings.PENDING_UPLOAD_MAX_AGE_HOURS = 2
     preview(person, team, "three_hours.csv")
