@@ -2,6 +2,7 @@
 
 import io
 import json
+import re
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -53,7 +54,8 @@ def test_the_same_command_again_starts_from_the_same_version_and_pays_for_nothin
 
 def test_the_plain_output_shows_the_test_scores_before_and_after(dataset, student):
     out, _ = optimize()
-    assert "Test score: start 0.0 -> best 1.0" in out
+    assert re.search(r"Test score: start 0\.000 -> best 1\.000 \(difference 1\.000, "
+                     r"95% CI \[\d\.\d{3}, \d\.\d{3}\], p = [-\d.e]+\)", out), out
 
 
 def test_an_unknown_dataset_is_a_clear_error(dataset, student):

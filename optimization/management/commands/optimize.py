@@ -106,9 +106,9 @@ class Command(BaseCommand):
         else:
             self.stdout.write(
                 f"Run {run.pk} {run.status}: {run.stop_reason or run.last_error}\n"
-                f"Test score: start {result['start'].get('test')} -> best {result['best'].get('test')} "
-                f"(difference {result['test_delta']}, 95% CI [{result['ci_low']}, {result['ci_high']}], "
-                f"p = {result['p_value']})"
+                f"Test score: start {_score(result['start'].get('test'))} -> best {_score(result['best'].get('test'))}"
+                f" (difference {_score(result['test_delta'])}, 95% CI [{_score(result['ci_low'])}, "
+                f"{_score(result['ci_high'])}], p = {_p(result['p_value'])})"
             )
         if run.status == RunStatus.FAILED:
             raise CommandError(f"Run {run.pk} failed: {run.last_error}")
@@ -139,3 +139,11 @@ class Command(BaseCommand):
         if len(teams) != 1:
             raise CommandError("Name the team with --team." if teams else "There is no team yet.")
         return teams[0]
+
+
+def _score(value):
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _p(value):
+    return "-" if value is None else f"{value:.2g}"
