@@ -126,12 +126,11 @@ class ProductionPromptSerializer(serializers.Serializer):
 
 
 class RunParametersSerializer(serializers.ModelSerializer):
+    """A run's parameters as it was made: read-only, so the schema promises no bounds that older runs may break."""
+
     class Meta:
         model = Run
-        fields = ["primary_provider", "primary_model", "optimizer_provider", "optimizer_model", "metric",
-                  "metric_options", "strategy", "target", "patience", "max_iterations", "candidates_per_iteration",
-                  "examples_per_split", "max_llm_calls", "max_tokens", "max_cost", "temperature", "seed",
-                  "use_cache"]
+        fields = read_only_fields = list(Run.PARAMETERS)
 
 
 class RunSerializer(serializers.ModelSerializer):
@@ -167,6 +166,12 @@ def _model_default(name):
 @extend_schema_field({"type": "object", "additionalProperties": {}})
 class JSONObjectField(serializers.JSONField):
     """A JSON field documented as an object: the model's validator refuses anything else."""
+
+    def to_internal_value(self, data):
+        try:
+            return super().to_internal_value(data)
+        except RecursionError:  # a form-encoded value nested deeper than Python parses
+            raise serializers.ValidationError("Nested too deeply.") from None
 
 
 class RunCreateSerializer(serializers.ModelSerializer):

@@ -9,6 +9,7 @@ from datasets.models import Dataset
 from promptopt.errors import PromptOptError
 from promptopt.teams import ScopedChoiceField, scoped, teams_of
 
+from . import metrics
 from .models import Prompt, Run
 from .prompting import prompt_file
 from .services import start_version_of
@@ -94,6 +95,14 @@ def _bounded_formfield(model_field, **kwargs):
     return model_field.formfield(**kwargs)
 
 
+class OptionsField(forms.JSONField):
+    def to_python(self, value):
+        try:
+            return super().to_python(value)
+        except RecursionError:  # nested deeper than Python's JSON parser goes
+            raise forms.ValidationError("Nested too deeply.") from None
+
+
 class RunForm(forms.ModelForm):
     """What a run starts from, and its parameters as the fields of optimization.models.Run declare them."""
 
@@ -114,6 +123,7 @@ class RunForm(forms.ModelForm):
             "max_tokens": "Budget: tokens", "max_cost": "Budget: cost (USD)",
         }
         widgets = {"metric_options": forms.Textarea(attrs={"rows": 2, "spellcheck": "false"})}
+        field_classes = {"metric_options": OptionsField}
 
     def __init__(self, user, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -132,6 +142,11 @@ class RunForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
+        if "metric" in data and "metric_options" in data:  # beside its box, before the confirm page
+            try:
+                metrics.check_options(data["metric"], data["metric_options"])
+            except ValueError as exc:
+                self.add_error("metric_options", str(exc))
         dataset, prompt = data.get("dataset"), data.get("prompt")
         if dataset and prompt:
             if dataset.team_id != prompt.team_id:

@@ -1,5 +1,8 @@
 """Prompts and their versions, optimization runs and what they measured, and the LLM call log and cache."""
 
+import math
+from decimal import Decimal
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -110,7 +113,13 @@ INT64 = 2**63 - 1
 
 
 def between(low, high):
-    return [MinValueValidator(low), MaxValueValidator(high)]
+    return [validate_number, MinValueValidator(low), MaxValueValidator(high)]
+
+
+def validate_number(value):
+    """NaN passes both bounds (every comparison with it is false), and infinity is no parameter either."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValidationError("A finite number, please.")
 
 
 # Choices and the default provider are callables: a new metric, strategy or provider, or another
@@ -215,8 +224,9 @@ class Run(models.Model):
         null=True, blank=True, validators=between(1, INT64), help_text="Stop once this many tokens are used."
     )
     max_cost = models.DecimalField(
-        max_digits=12, decimal_places=4, null=True, blank=True, validators=[MinValueValidator(0)],
-        help_text="Stop once this many US dollars are spent, as estimated from the providers' prices.",
+        max_digits=12, decimal_places=4, null=True, blank=True, validators=[MinValueValidator(Decimal("0.0001"))],
+        help_text="Stop once this many US dollars are spent, as estimated from the providers' prices. "
+                  "Empty: no cap.",
     )
     temperature = models.FloatField(
         default=0.0, validators=between(0, 2), help_text="Sampling temperature of the model answering the examples."

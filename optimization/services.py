@@ -12,7 +12,7 @@ from promptopt.teams import require_role
 
 from . import metrics
 from .llm import usage_for
-from .models import Evaluation, Prompt, PromptVersion, Run, RunStatus, VersionStatus
+from .models import INT32, Evaluation, Prompt, PromptVersion, Run, RunStatus, VersionStatus
 from .prompting import prompt_file
 
 # Calls the optimizer model makes per iteration, by strategy (operators make none).
@@ -135,12 +135,16 @@ def run_create(*, dataset, start_version, created_by=None, enqueue=True, **param
     require_role(created_by, dataset.team, Role.EDITOR)
     params = run_parameters(**params)
     _check_parameters(dataset, params)
+    estimated_calls = run_estimate(dataset=dataset, **params)
+    if estimated_calls > INT32:
+        raise PromptOptError(f"This run could make {estimated_calls:,} LLM calls, more than can be counted; "
+                             "lower the iterations, the candidates or the examples per split.")
     run = Run.objects.create(
         team=dataset.team,
         dataset=dataset,
         start_version=start_version,
         created_by=created_by,
-        estimated_calls=run_estimate(dataset=dataset, **params),
+        estimated_calls=estimated_calls,
         **params,
     )
     if enqueue:

@@ -10,9 +10,9 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 
 from optimization.api import RunCreateSerializer
 from optimization.forms import RunForm
-from optimization.management.commands.optimize import parameters_of
+from optimization.management.commands.optimize import FLAGS, parameters_of
 from optimization.models import Run
-from optimization.services import prompt_create
+from optimization.services import prompt_create, run_parameters
 
 FIELDS = {name: Run._meta.get_field(name) for name in Run.PARAMETERS}
 BOUNDS = [
@@ -36,7 +36,8 @@ def command_parser():
 
 
 def command_option(name):
-    return next(action for action in command_parser()._actions if action.dest == name)
+    flag = FLAGS.get(name, "--" + name.replace("_", "-"))
+    return next(action for action in command_parser()._actions if flag in action.option_strings)
 
 
 def command_parameters(*args):
@@ -94,3 +95,60 @@ def test_every_door_takes_the_fields_bound_and_refuses_one_past_it(name, limit, 
             assert not allowed, ("command", value)
         else:
             assert allowed, ("command", value)
+
+
+@pytest.mark.parametrize("name", ["target", "temperature"])
+@pytest.mark.parametrize("value", ["nan", "inf"])
+def test_every_door_refuses_a_number_that_is_not_finite(name, value, editor):
+    assert name in RunForm(editor, {name: value}).errors
+    api = serializer(editor, {name: value})
+    api.is_valid()
+    assert name in api.errors
+    with pytest.raises(CommandError):
+        command_parameters(command_option(name).option_strings[0], value)
+
+
+def test_call_command_takes_the_options_by_their_names():
+    options = vars(command_parser().parse_args(["--dataset", "d", "--prompt", "p"]))
+    parameters = parameters_of(options | {"no_cache": True, "metric_option": ["ignore_case=false"]})
+    assert parameters["use_cache"] is False
+    assert parameters["metric_options"] == {"ignore_case": False}
+    with pytest.raises(CommandError, match="NAME=VALUE"):
+        parameters_of(options | {"metric_option": ["ignore_case"]})
+
+
+DEEP = "[" * 100_000 + "]" * 100_000  # deeper than Python's JSON parser goes
+
+
+def test_options_nested_too_deeply_are_refused_not_a_server_error(editor, dataset, settings, tmp_path):
+    from tests.test_api_support import isolate, token_client
+
+    isolate(settings, tmp_path)
+    assert RunForm(editor, {"metric_options": DEEP}).errors["metric_options"] == ["Nested too deeply."]
+    response = token_client(editor).post("/api/v1/runs/", data=DEEP, content_type="application/json")
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == "JSON parse error - nested too deeply."
+
+
+def test_the_page_says_beside_the_box_which_option_the_metric_does_not_take(editor):
+    form = RunForm(editor, {"metric": "exact_match", "metric_options": '{"nope": true}'})
+    assert "nope" in " ".join(form.errors["metric_options"])
+
+
+def test_a_cost_cap_is_above_zero_or_empty():
+    from promptopt.errors import PromptOptError
+
+    with pytest.raises(PromptOptError, match="Max cost"):
+        run_parameters(max_cost=0)
+    assert run_parameters(max_cost=None)["max_cost"] is None
+
+
+def test_a_run_too_large_to_count_is_refused(editor, dataset, monkeypatch):
+    from optimization import services
+    from promptopt.errors import PromptOptError
+
+    prompt = prompt_create(team=dataset.team, name="p", created_by=editor)
+    monkeypatch.setattr(services, "run_estimate", lambda **kwargs: 2**31)
+    with pytest.raises(PromptOptError, match="more than can be counted"):
+        services.run_create(dataset=dataset, start_version=prompt.versions.get(), created_by=editor)
+    assert not Run.objects.exists()

@@ -15,7 +15,9 @@ from ... import loop, services
 from ...models import Prompt, Run, RunStatus
 
 # The options of a run's parameters are generated from the Run model's fields; these keep the names the command
-# has always had. Any other parameter's option is its name, as in --max-iterations.
+# has always had. Any other parameter's option is its name, as in --max-iterations. The two options that are not
+# the field's value keep their own names as destinations too, so that call_command(no_cache=True) means what
+# --no-cache does.
 FLAGS = {
     "candidates_per_iteration": "--candidates", "examples_per_split": "--examples", "max_llm_calls": "--max-calls",
     "metric_options": "--metric-option", "use_cache": "--no-cache",
@@ -26,9 +28,9 @@ def add_parameter(parser, field):
     flag = FLAGS.get(field.name, "--" + field.name.replace("_", "-"))
     text = field.help_text.replace("%", "%%")
     if isinstance(field, models.BooleanField):  # on by default, so the option turns it off
-        parser.add_argument(flag, dest=field.name, action="store_false", help=f"Turn off: {text[0].lower()}{text[1:]}")
-    elif isinstance(field, models.JSONField):
-        parser.add_argument(flag, dest=field.name, action="append", type=_name_value, default=[], metavar="NAME=VALUE",
+        parser.add_argument(flag, action="store_true", help="Ask the model again even for answers paid for before.")
+    elif isinstance(field, models.JSONField):  # NAME=VALUE pairs, read by parameters_of
+        parser.add_argument(flag, action="append", default=[], metavar="NAME=VALUE",
                             help="An option of the metric, e.g. ignore_case=false or pattern=^\\d+$ (repeatable).")
     else:
         if field.has_default() and not callable(field.default):  # a callable's help text says what it gives
@@ -63,7 +65,13 @@ def _name_value(pair):
 
 def parameters_of(options):
     """The run's parameters from the command's options, as run_create takes them."""
-    return {name: dict(options[name]) if name == "metric_options" else options[name] for name in Run.PARAMETERS}
+    parameters = {name: options[name] for name in Run.PARAMETERS if name in options}
+    parameters["use_cache"] = not options["no_cache"]
+    try:
+        parameters["metric_options"] = dict(_name_value(pair) for pair in options["metric_option"])
+    except argparse.ArgumentTypeError as exc:
+        raise CommandError(f"--metric-option {exc}") from None
+    return parameters
 
 
 class Command(BaseCommand):
