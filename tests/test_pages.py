@@ -134,7 +134,9 @@ def text(response):
 
 def number_beside(page, input_text):
     """The number a page shows in the row of the example whose input is `input_text`."""
-    match = re.search(rf'<td class="num">(\d+)</td>\s*<td class="text">{re.escape(html.escape(input_text))}</td>', page)
+    line = r'(?:<td class="num muted">\d+</td>\s*)?'  # the preview shows the line in the file too
+    match = re.search(rf'<td class="num">(\d+)</td>\s*{line}<td class="text">{re.escape(html.escape(input_text))}</td>',
+                      page)
     assert match, f"no row for {input_text!r}"
     return int(match.group(1))
 
@@ -294,6 +296,13 @@ def test_examples_are_numbered_from_1_in_the_preview_and_once_imported(editor, t
     assert "Imported 3 examples" in text(imported)
     for n in (1, 2, 3):
         assert number_beside(text(preview), f"Question {n}?") == number_beside(text(imported), f"Question {n}?") == n
+
+
+def test_a_csv_preview_numbers_examples_from_1_and_shows_their_line(editor, team):
+    upload = SimpleUploadedFile("qa.csv", b"input,answer\nFirst?,a\nSecond?,b\n")
+    preview = text(client_for(editor).post("/datasets/upload/", {"file": upload, "team": team.pk, "preview": "1"}))
+    assert number_beside(preview, "First?") == 1
+    assert re.search(r'<td class="num">1</td>\s*<td class="num muted">2</td>\s*<td class="text">First\?', preview)
 
 
 # ---------------------------------------------------------------------------------------------------------
