@@ -227,6 +227,9 @@ class CandidateSerializer(serializers.Serializer):
     version = serializers.IntegerField()
     version_id = serializers.IntegerField()
     validation_score = serializers.FloatField(allow_null=True)
+    predicted_score = serializers.FloatField(
+        allow_null=True, help_text="What the meta-model predicted before scoring it; empty when it did not screen."
+    )
 
 
 class IterationSerializer(serializers.Serializer):

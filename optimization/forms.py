@@ -135,10 +135,16 @@ class RunForm(forms.ModelForm):
             field.label_from_instance = (lambda o: f"{o.team} · {o}") if several_teams else str
             if name not in self.initial and field.queryset.count() == 1:
                 self.initial[name] = field.queryset.get().pk
+        self.fields["screen_factor"].required = False
 
     def clean_metric_options(self):
         """An empty box is no options."""
         return {} if self.cleaned_data["metric_options"] is None else self.cleaned_data["metric_options"]
+
+    def clean_screen_factor(self):
+        """An empty box, or a form from before the box existed, is no screening."""
+        value = self.cleaned_data["screen_factor"]
+        return Run._meta.get_field("screen_factor").get_default() if value is None else value
 
     def clean(self):
         data = super().clean()

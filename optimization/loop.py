@@ -29,7 +29,7 @@ from django.utils import timezone
 from datasets.models import Example, Split
 from promptopt.errors import PromptOptError
 
-from . import metrics
+from . import meta_model, metrics
 from .llm import LLMError, Request, complete_batch, usage_for
 from .models import Evaluation, Iteration, Prediction, PromptVersion, Run, RunStatus, Step, VersionStatus
 from .prompting import answer_token_budget, messages_for
@@ -83,18 +83,17 @@ def optimizer(run):
         return Step.REFINED_INFERENCE  # proposed before a crash; the answers are the same from the cache
     situation = situation_for(run)
     try:
-        candidates = strategy_for(run.strategy)(situation)
+        candidates = unseen(strategy_for(run.strategy)(situation), situation)
     except OptimizerError as exc:
         iteration.optimizer_error = exc.message
         iteration.save(update_fields=["optimizer_error"])
         candidates = []
-    known = {candidate.key() for candidate, _ in situation.history} | {situation.current.key()}
+    predicted = {}
+    if run.screen_factor > 1:  # proposed screen_factor times too many: keep those the meta-model predicts best
+        candidates, predicted = meta_model.shortlist(run, situation.history, candidates, run.candidates_per_iteration)
     best = current_best(run)
     with transaction.atomic():
         for candidate in candidates:
-            if candidate.key() in known:
-                continue
-            known.add(candidate.key())
             iteration.candidates.add(
                 PromptVersion.objects.create(
                     prompt=best.prompt,
@@ -104,6 +103,7 @@ def optimizer(run):
                     parent=best,
                     created_by_run=run,
                     note=candidate.note,
+                    predicted_score=predicted.get(candidate.key()),
                 )
             )
     return Step.REFINED_INFERENCE
@@ -313,11 +313,21 @@ def situation_for(run):
         failures=failures,
         train=[(example.input, example.expected) for example in train],
         choices=list(choice_sets.pop()) if len(choice_sets) == 1 and () not in choice_sets else None,
-        k=run.candidates_per_iteration,
+        k=run.candidates_per_iteration * run.screen_factor,  # how many to propose; screening scores fewer
         iteration=run.iteration,
         rng=rng,
         ask=lambda messages, json_schema=None: ask_optimizer(run, messages, json_schema),
     )
+
+
+def unseen(candidates, situation):
+    """The candidates not scored before in this run, each once."""
+    known = {candidate.key() for candidate, _ in situation.history} | {situation.current.key()}
+    fresh = {}
+    for candidate in candidates:
+        if candidate.key() not in known:
+            fresh.setdefault(candidate.key(), candidate)
+    return list(fresh.values())
 
 
 def candidate_of(version):

@@ -61,6 +61,8 @@ class PromptVersion(models.Model):
         "Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="created_versions"
     )
     note = models.TextField(blank=True, help_text="What changed and why.")
+    # Set when a run's meta-model picked this candidate out of more proposals, to compare with its measured score.
+    predicted_score = models.FloatField(null=True, blank=True, editable=False)
     status = models.CharField(max_length=12, choices=VersionStatus.choices, default=VersionStatus.DRAFT)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -177,8 +179,8 @@ class Run(models.Model):
     # `manage.py optimize` are generated from them (default, bounds, choices, help), and run_create checks them.
     PARAMETERS = (
         "primary_provider", "primary_model", "optimizer_provider", "optimizer_model", "metric", "metric_options",
-        "strategy", "target", "patience", "max_iterations", "candidates_per_iteration", "examples_per_split",
-        "max_llm_calls", "max_tokens", "max_cost", "temperature", "seed", "use_cache",
+        "strategy", "target", "patience", "max_iterations", "candidates_per_iteration", "screen_factor",
+        "examples_per_split", "max_llm_calls", "max_tokens", "max_cost", "temperature", "seed", "use_cache",
     )
     primary_provider = models.CharField(
         max_length=20, choices=provider_choices, default=default_provider,
@@ -212,6 +214,11 @@ class Run(models.Model):
     )
     candidates_per_iteration = models.PositiveIntegerField(
         default=4, validators=between(1, 100), help_text="New prompts proposed and scored in each iteration."
+    )
+    screen_factor = models.PositiveIntegerField(
+        default=1, validators=between(1, 10),
+        help_text="Propose this many times the candidates and score only those the meta-model predicts best; "
+                  "1: no screening.",
     )
     examples_per_split = models.PositiveIntegerField(
         default=40, validators=between(1, 100_000), help_text="At most this many examples per split."

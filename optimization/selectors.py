@@ -73,7 +73,9 @@ def run_detail(run):
             "started_at": iteration.started_at,
             "finished_at": iteration.finished_at,
             "candidates": [
-                {"version": c.number, "version_id": c.pk, "validation_score": validation.get(c.pk)} for c in candidates
+                {"version": c.number, "version_id": c.pk, "validation_score": validation.get(c.pk),
+                 "predicted_score": c.predicted_score}
+                for c in candidates
             ],
         })
     return {

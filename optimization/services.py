@@ -15,7 +15,8 @@ from .llm import usage_for
 from .models import INT32, Evaluation, Prompt, PromptVersion, Run, RunStatus, VersionStatus
 from .prompting import prompt_file
 
-# Calls the optimizer model makes per iteration, by strategy (operators make none).
+# Calls the optimizer model makes per iteration, by strategy (operators make none). Asking for more candidates, as
+# screening does, makes the same calls: the number asked for is one line of the same request.
 OPTIMIZER_CALLS = {"operators": 0, "meta_prompt": 1, "critique": 2}
 
 
@@ -104,7 +105,8 @@ def run_parameters(**params):
 def run_estimate(*, dataset, **params):
     """The most LLM calls a run may make: its start on validation, every iteration, and the final test.
 
-    Cache hits make the real number lower; the run's budget caps can stop it sooner."""
+    Cache hits make the real number lower; the run's budget caps can stop it sooner. Screening (screen_factor)
+    adds none: only the candidates kept answer the examples."""
     params = run_parameters(**params)
     counts = dataset.split_counts()
     validation = min(params["examples_per_split"], counts[Split.VALIDATION])

@@ -455,6 +455,10 @@ def comparison_of(run):
     }
 
 
+def predicted_words(predicted):
+    return "" if predicted is None else f", predicted {predicted:.2f} by the meta-model"
+
+
 def score_chart(run, width=640, height=220):
     """The best validation score after each iteration (and each candidate's) as coordinates for an SVG."""
     validation = Evaluation.objects.filter(run=run, split=Split.VALIDATION, score__isnull=False)
@@ -464,12 +468,12 @@ def score_chart(run, width=640, height=220):
              if i.best_score_after is not None]
     candidates = list(
         validation.exclude(version=run.start_version).filter(iteration__isnull=False)
-        .values_list("iteration__number", "score", "version__number")
+        .values_list("iteration__number", "score", "version__number", "version__predicted_score")
     )
     if not best and not candidates:
         return None
     left, right, top, bottom = 40, 16, 12, 30
-    span = max([1] + [n for n, _ in best] + [n for n, _, _ in candidates])
+    span = max([1] + [n for n, _ in best] + [n for n, *_ in candidates])
 
     def x(n):
         return round(left + n / span * (width - left - right), 1)
@@ -486,7 +490,10 @@ def score_chart(run, width=640, height=220):
         "line": " ".join(f"{x(n)},{y(s)}" for n, s in best),
         "best": [{"x": x(n), "y": y(s), "title": f"{'start' if n == 0 else f'iteration {n}'}: best {s:.2f}"}
                  for n, s in best],
-        "candidates": [{"x": x(n), "y": y(s), "title": f"v{v} (iteration {n}): {s:.2f}"} for n, s, v in candidates],
+        "candidates": [
+            {"x": x(n), "y": y(s), "title": f"v{v} (iteration {n}): {s:.2f}" + predicted_words(p)}
+            for n, s, v, p in candidates
+        ],
         "target": y(run.target),
         "y_ticks": [{"y": y(t), "label": f"{t:.2f}"} for t in (0, 0.25, 0.5, 0.75, 1)],
         "x_ticks": [{"x": x(n), "label": "start" if n == 0 else str(n)}
