@@ -13,10 +13,10 @@ from promptopt.api_auth import (
     choice_param,
     documented,
     get_scoped,
-    scoped,
-    team_param,
+    in_team_param,
     valid_input,
 )
+from promptopt.teams import scoped
 
 from .models import Dataset, Example, Split
 from .services import dataset_delete, dataset_import
@@ -84,9 +84,7 @@ class DatasetListView(ApiConventions, APIView):
     )
     def get(self, request):
         datasets = _datasets(request)
-        team = team_param(request)
-        if team is not None:
-            datasets = datasets.filter(team=team)
+        datasets = in_team_param(datasets, request)
         return self.paginated(datasets.order_by("-created_at", "-id"), DatasetSerializer)
 
     @extend_schema(

@@ -29,12 +29,12 @@ from promptopt.api_auth import (
     choice_param,
     documented,
     get_scoped,
+    in_team_param,
     int_param,
-    scoped,
-    team_param,
     valid_input,
 )
 from promptopt.models import ApiToken
+from promptopt.teams import scoped
 
 from . import reviews, selectors
 from .models import INT32, AuditEntry, Prompt, PromptVersion, Run, RunStatus, VersionStatus
@@ -318,9 +318,7 @@ class PromptListView(ApiConventions, APIView):
                    responses=documented({200: PromptSerializer(many=True)}, 400, 404))
     def get(self, request):
         prompts = selectors.prompts_with_counts(scoped(Prompt.objects, request.user))
-        team = team_param(request)
-        if team is not None:
-            prompts = prompts.filter(team=team)
+        prompts = in_team_param(prompts, request)
         return self.paginated(prompts.order_by("name", "team_id"), PromptSerializer)
 
     @extend_schema(
@@ -570,9 +568,7 @@ class RunListView(ApiConventions, APIView):
     def get(self, request):
         runs = scoped(Run.objects, request.user).select_related(
             "dataset", "start_version__prompt", "best_version", "created_by")
-        team = team_param(request)
-        if team is not None:
-            runs = runs.filter(team=team)
+        runs = in_team_param(runs, request)
         filters = {
             "status": choice_param(request, "status", RunStatus.values),
             "start_version__prompt_id": int_param(request, "prompt"),
@@ -658,9 +654,7 @@ class AuditLogView(ApiConventions, APIView):
     )
     def get(self, request):
         entries = scoped(AuditEntry.objects, request.user)
-        team = team_param(request)
-        if team is not None:
-            entries = entries.filter(team=team)
+        entries = in_team_param(entries, request)
         prompt_id, number = int_param(request, "prompt"), int_param(request, "version")
         if number is not None and prompt_id is None:
             raise serializers.ValidationError({"version": ["A version number needs `prompt`."]})

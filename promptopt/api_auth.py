@@ -35,6 +35,7 @@ from datasets.readers import DatasetFileError
 
 from .errors import InUse, NotAllowed, PromptOptError
 from .models import ApiToken, Team
+from .teams import scoped
 
 logger = logging.getLogger("promptopt.api")
 
@@ -213,19 +214,6 @@ class TokenRateThrottle(SimpleRateThrottle):
 # What they may see
 
 
-def teams_of(user):
-    """The teams whose objects `user` may read through the API (a superuser reads every team, as in the admin)."""
-    if not user or not user.is_authenticated:
-        return Team.objects.none()
-    if user.is_superuser:
-        return Team.objects.all()
-    return Team.objects.filter(memberships__user=user)
-
-
-def scoped(queryset, user, team_path="team"):
-    return queryset.filter(**{f"{team_path}__in": teams_of(user)})
-
-
 def get_scoped(queryset, user, *, what, team_path="team", **lookup):
     """The object of one of `user`'s teams, or a 404 that does not say whether it exists elsewhere.
 
@@ -262,14 +250,15 @@ class TeamField(ScopedField):
         super().__init__(queryset=Team.objects.all(), team_path="pk", **kwargs)
 
 
-def team_param(request):
-    """`?team=ID`, one of the caller's teams, or None when not given."""
+def in_team_param(queryset, request):
+    """`queryset` narrowed to the team of `?team=ID` (one of the caller's, else a 404), or whole without one."""
     raw = request.query_params.get("team")
     if raw in (None, ""):
-        return None
+        return queryset
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise exceptions.ValidationError({"team": ["A team is given by its id, a whole number."]})
-    return get_scoped(Team.objects.all(), request.user, what=f"team {raw}", team_path="pk", pk=int(raw))
+    team = get_scoped(Team.objects.all(), request.user, what=f"team {raw}", team_path="pk", pk=int(raw))
+    return queryset.filter(team=team)
 
 
 def bool_param(request, name):

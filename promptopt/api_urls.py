@@ -17,8 +17,9 @@ from rest_framework.views import APIView
 from datasets import api as datasets
 from optimization import api as optimization
 
-from .api_auth import ApiConventions, documented, teams_of, valid_input
+from .api_auth import ApiConventions, documented, valid_input
 from .models import ApiToken, Membership, Team
+from .teams import teams_of
 
 # ---------------------------------------------------------------------------------------------------------
 # Teams and tokens
