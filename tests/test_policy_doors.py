@@ -139,10 +139,11 @@ def test_train_policy_names_what_it_cannot_find(dataset):
         call_command("train_policy", "--dataset", "nope", stdout=io.StringIO(), stderr=io.StringIO())
 
 
-def test_pages_and_the_api_do_not_load_torch_or_gymnasium():
+def test_pages_and_the_api_do_not_load_torch_or_gymnasium(settings):
     code = ("import sys, django; django.setup(); import optimization.views, optimization.api, "
             "optimization.strategies.policy, optimization.loop; "
             "print(sorted({'torch', 'gymnasium', 'stable_baselines3'} & set(sys.modules)))")
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           cwd=settings.BASE_DIR,
                            env={"DJANGO_SETTINGS_MODULE": "promptopt.settings", "PATH": "/usr/bin:/bin"})
     assert shown.stdout.strip() == "[]"
