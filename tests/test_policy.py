@@ -137,3 +137,20 @@ def test_the_policy_stops_a_run_when_no_edit_is_worth_its_calls(dataset, student
     assert run.stop_reason.startswith("The policy chose to stop (p = ")
     assert run.iterations.count() == 1 and not run.iterations.get().candidates.exists()
     assert run.best_version == run.start_version
+
+
+def test_a_live_run_shows_the_policy_what_the_replayed_environment_showed_it(dataset, student):
+    from optimization import loop
+    from optimization.policy.features import FEATURES
+    from optimization.strategies.policy import observation
+
+    table, _, _ = replay.build_or_reuse(dataset, **TABLE)
+    replayed, _ = PromptEditEnv([table]).reset(seed=0)
+    run = start_run(dataset)  # the same examples, seed and default starting prompt as the table
+    loop.run_next_step(run.pk)  # the start answers the validation examples
+    loop.run_next_step(run.pk)  # and is scored
+    run.refresh_from_db()
+    live = observation(loop.situation_for(run))
+    differ = {name for name, a, b in zip(FEATURES, live, replayed) if a != pytest.approx(b)}
+    assert differ == set()  # budget left too: the start's answers came from the cache the table filled
+    assert live[FEATURES.index("answer-format failures")] == 1.0
