@@ -34,7 +34,7 @@ from .llm import LLMError, Request, complete_batch, usage_for
 from .models import Evaluation, Iteration, Prediction, PromptVersion, Run, RunStatus, Step, VersionStatus
 from .prompting import answer_token_budget, messages_for
 from .statistics import compare_paired
-from .strategies import Candidate, Failure, OptimizerError, Situation, strategy_for
+from .strategies import Candidate, Failure, OptimizerError, Situation, StopOptimizing, strategy_for
 
 log = logging.getLogger("promptopt.loop")
 
@@ -84,6 +84,8 @@ def optimizer(run):
     situation = situation_for(run)
     try:
         candidates = unseen(strategy_for(run.strategy)(situation), situation)
+    except StopOptimizing as exc:  # the policy strategy judged no edit worth its calls
+        return finish_iterating(run, exc.message)
     except OptimizerError as exc:
         iteration.optimizer_error = exc.message
         iteration.save(update_fields=["optimizer_error"])
@@ -296,28 +298,37 @@ def situation_for(run):
         .order_by("score", "version__number")
     )
     rng = random.Random(f"{run.seed}:{run.iteration}")
-    wrong = list(
-        Prediction.objects.filter(evaluation=evaluation_of(run, best, Split.VALIDATION), score__lt=1)
+    answered = list(
+        Prediction.objects.filter(evaluation=evaluation_of(run, best, Split.VALIDATION))
         .select_related("example")
         .order_by("example__position")
     )
+    wrong = [p for p in answered if p.score is not None and p.score < 1]
     failures = [
         Failure(p.example.input, p.output, p.example.expected)
         for p in rng.sample(wrong, min(FAILURES_SHOWN, len(wrong)))
     ]
     train = selected_examples(run, Split.TRAIN)
-    choice_sets = {tuple(example.choices or ()) for example in train}
     return Situation(
         current=candidate_of(best),
         history=[(candidate_of(e.version), e.score) for e in scored],
         failures=failures,
         train=[(example.input, example.expected) for example in train],
-        choices=list(choice_sets.pop()) if len(choice_sets) == 1 and () not in choice_sets else None,
+        choices=shared_choices(train),
         k=run.candidates_per_iteration * run.screen_factor,  # how many to propose; screening scores fewer
         iteration=run.iteration,
         rng=rng,
         ask=lambda messages, json_schema=None: ask_optimizer(run, messages, json_schema),
+        answers=[(p.output, p.example.expected) for p in answered],
+        max_iterations=run.max_iterations,
+        budget_left=budget_left(run),
     )
+
+
+def shared_choices(examples):
+    """The answers every example picks from, when they all share the same ones; else None."""
+    choice_sets = {tuple(example.choices or ()) for example in examples}
+    return list(choice_sets.pop()) if len(choice_sets) == 1 and () not in choice_sets else None
 
 
 def unseen(candidates, situation):
@@ -353,6 +364,12 @@ def ask_optimizer(run, messages, json_schema=None):
             raise
         raise OptimizerError(f"The optimizer model refused the request: {exc.message}") from exc
     return completion.text
+
+
+def budget_left(run):
+    """The share of the run's LLM-call budget, its cap or else its estimate, not spent yet."""
+    budget = run.max_llm_calls or run.estimated_calls
+    return max(0.0, 1 - usage_for(run)["llm_calls"] / budget) if budget else 1.0
 
 
 def budget_spent(run, upcoming_calls=0):

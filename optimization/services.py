@@ -16,8 +16,9 @@ from .models import INT32, Evaluation, Prompt, PromptVersion, Run, RunStatus, Ve
 from .prompting import prompt_file
 
 # Calls the optimizer model makes per iteration, by strategy (operators make none). Asking for more candidates, as
-# screening does, makes the same calls: the number asked for is one line of the same request.
-OPTIMIZER_CALLS = {"operators": 0, "meta_prompt": 1, "critique": 2}
+# screening does, makes the same calls: the number asked for is one line of the same request. The policy may
+# choose both rewrites in one iteration: 1 + 2 at worst.
+OPTIMIZER_CALLS = {"operators": 0, "meta_prompt": 1, "critique": 2, "policy": 3}
 
 
 @transaction.atomic
@@ -121,6 +122,10 @@ def _check_parameters(dataset, params):
     for split in (Split.TRAIN, Split.VALIDATION, Split.TEST):
         if counts[split] == 0:
             raise PromptOptError(f"Dataset {dataset} has no {split} examples; a run needs all three splits.")
+    if params["strategy"] == "policy":
+        from .strategies.policy import require_trained_policy
+
+        require_trained_policy()
     if params["metric"] == "choice_accuracy" and dataset.examples.filter(choices__isnull=True).exists():
         raise PromptOptError("choice_accuracy needs choices on every example; this dataset has examples without.")
     try:

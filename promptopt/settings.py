@@ -277,6 +277,8 @@ LLM_MAX_RETRIES = _number("LLM_MAX_RETRIES", 5, minimum=0)
 LLM_REQUESTS_PER_MINUTE = _number("LLM_REQUESTS_PER_MINUTE", 0, minimum=0)  # 0: no limit
 LLM_TOKENS_PER_MINUTE = _number("LLM_TOKENS_PER_MINUTE", 0, minimum=0)
 # USD per million tokens (input, output), by model name; unknown models cost 0.
+# The trained policy the `policy` strategy uses, by its name in the default storage (manage.py train_policy).
+POLICY_FILE = os.environ.get("POLICY_FILE", "policies/default.zip")
 LLM_PRICES = {
     "gemini-2.5-flash": (0.30, 2.50),
     "gemini-2.5-pro": (1.25, 10.00),

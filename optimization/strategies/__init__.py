@@ -15,6 +15,10 @@ class OptimizerError(PromptOptError):
     pass
 
 
+class StopOptimizing(PromptOptError):
+    """A strategy's decision that no edit is worth its calls: the loop stops iterating, with this as the reason."""
+
+
 @dataclass(frozen=True)
 class Candidate:
     system_prompt: str
@@ -46,12 +50,18 @@ class Situation:
     iteration: int
     rng: object  # random.Random, seeded per run and iteration
     ask: Callable = field(default=None, repr=False)  # ask(messages, json_schema=None) -> str
+    answers: list = field(default_factory=list)  # [(output, expected)]: every validation answer of the current
+    max_iterations: int = 0  # the run's limit (0: unknown)
+    budget_left: float = 1.0  # the share of the run's LLM-call budget (its cap, else its estimate) not spent
 
 
 def strategy_for(name):
-    from . import critique, meta_prompt, operators
+    from . import critique, meta_prompt, operators, policy
 
-    strategies = {"operators": operators.propose, "meta_prompt": meta_prompt.propose, "critique": critique.propose}
+    strategies = {
+        "operators": operators.propose, "meta_prompt": meta_prompt.propose, "critique": critique.propose,
+        "policy": policy.propose,
+    }
     if name not in strategies:
         raise PromptOptError(f"Unknown optimizer strategy {name!r}; use one of {', '.join(STRATEGIES)}.")
     return strategies[name]
@@ -61,4 +71,5 @@ STRATEGIES = {
     "operators": "Add or swap few-shot demonstrations, state the answer format and choices, limit the length.",
     "meta_prompt": "OPRO-style: the optimizer model sees scored prompts and failures and writes new prompts.",
     "critique": "ProTeGi/GEPA-style: the optimizer model explains the failures, then rewrites the prompt.",
+    "policy": "A PPO policy trained offline (manage.py train_policy) picks the next edits from the run's situation.",
 }

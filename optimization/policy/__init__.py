@@ -1,0 +1,11 @@
+"""The learning optimizer's machinery, apart from the strategy that uses it (strategies/policy.py).
+
+    features.py   the observation: what the policy sees of a prompt and a run (numpy only)
+    replay.py     replay tables: each task's reachable prompts scored once through the LLM layer, kept in storage
+    env.py        the gymnasium environment of prompt edits, replayed from tables
+    training.py   PPO (stable-baselines3) on that environment; policies saved and loaded through storage
+
+It lives outside strategies/ because strategies only propose candidates and stay cheap to import, while this
+builds tables, trains and stores models, and imports gymnasium, torch and stable-baselines3 (only where used).
+`manage.py train_policy` and a benchmark call replay.build_or_reuse() and training.train().
+"""

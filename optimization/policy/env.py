@@ -1,0 +1,87 @@
+"""The environment of prompt edits, replayed from tables (replay.py): no model is called in a step.
+
+An episode is a run on one task (a table drawn at random at reset), from the starting prompt:
+
+    observation  features.observe() of the current best prompt and the run so far
+    action       one of strategies.edits.ACTIONS: an edit of the current best, or stop
+    reward       the gain in the best validation score, minus `call_price` per LLM call the edit costs
+                 (its optimizer calls, and answering the validation examples unless its prompt was answered
+                 before in the episode: the loop never scores a prompt twice)
+    end          stop, the target reached (terminated); `max_steps` edits or the call budget spent (truncated)
+
+As in the loop, an edit's prompt becomes the current best only when it scores better.
+"""
+
+import gymnasium
+import numpy as np
+from gymnasium import spaces
+
+from optimization.strategies import Candidate
+from optimization.strategies.edits import ACTIONS, STOP
+
+from .features import FEATURES, observe
+
+CALL_PRICE = 0.0005  # reward given up per LLM call: 40 answered examples cost 0.02, a 1-in-50 gain
+MAX_STEPS = 10
+TARGET = 0.9  # a run's default target
+
+
+class PromptEditEnv(gymnasium.Env):
+    metadata = {"render_modes": []}
+
+    def __init__(self, tables, *, call_price=CALL_PRICE, max_steps=MAX_STEPS, target=TARGET):
+        if not tables:
+            raise ValueError("The environment needs at least one replay table.")
+        self.tables = list(tables)
+        self.call_price, self.max_steps, self.target = call_price, max_steps, target
+        self.observation_space = spaces.Box(0.0, 1.0, shape=(len(FEATURES),), dtype=np.float32)
+        self.action_space = spaces.Discrete(len(ACTIONS))
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.table = self.tables[int(self.np_random.integers(len(self.tables)))]
+        self.best = self.table["start"]
+        self.answered = {self.best}
+        self.steps = self.spent = 0
+        self.budget = self.max_steps * len(self.table["expected"])  # answering one candidate per step
+        return self._observe(), self._info()
+
+    def step(self, action):
+        name = ACTIONS[int(action)]
+        if name == STOP:
+            return self._observe(), 0.0, True, False, self._info(action=name, calls=0)
+        move = self.table["transitions"][self.best][name]
+        target = move["next"]
+        calls = move["calls"]
+        if target in self.answered and target != self.best:  # answered before: the loop would not ask again
+            calls -= len(self.table["expected"])
+        self.answered.add(target)
+        gain = max(0.0, self._score(target) - self._score(self.best))
+        if gain > 1e-9:
+            self.best = target
+        self.steps += 1
+        self.spent += calls
+        terminated = self._score(self.best) >= self.target
+        truncated = not terminated and (self.steps >= self.max_steps or self.spent >= self.budget)
+        reward = gain - self.call_price * calls
+        return self._observe(), float(reward), terminated, truncated, self._info(action=name, calls=calls)
+
+    def _score(self, key):
+        return self.table["states"][key]["score"]
+
+    def _observe(self):
+        state = self.table["states"][self.best]
+        prompt = state["prompt"]
+        return observe(
+            candidate=Candidate(prompt["system_prompt"], prompt["output_instruction"],
+                                tuple(prompt["demonstrations"])),
+            score=state["score"],
+            outputs=state["outputs"],
+            expected=self.table["expected"],
+            task=self.table["task"],
+            iteration_share=self.steps / self.max_steps,
+            budget_left=max(0.0, 1 - self.spent / self.budget),
+        )
+
+    def _info(self, **extra):
+        return {"task": self.table["dataset"]["name"], "best": self.best, "score": self._score(self.best), **extra}

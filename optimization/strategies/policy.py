@@ -1,0 +1,76 @@
+"""The learning optimizer: a PPO policy, trained offline on replay tables (optimization/policy/), picks the edits.
+
+From the run's situation it builds the observation the policy saw in training, asks the policy how probable
+each action is, and makes the k most probable edits that apply, each one candidate whose note says which action
+it was and how probable the policy found it. When stopping is the most probable action, the run stops iterating.
+
+The policy is the file the POLICY_FILE setting names in storage. Without one a run of this strategy is refused
+at creation (services.run_create): falling back to a fixed order would make a run that says "policy" and is not.
+"""
+
+import dataclasses
+
+from django.conf import settings
+from django.core.files.storage import default_storage
+
+from promptopt.errors import PromptOptError
+
+from . import OptimizerError, StopOptimizing
+from .edits import ACTIONS, EDIT_BY_NAME, LABELS, STOP
+
+
+def require_trained_policy():
+    """Refuse a run of this strategy before it starts when storage holds no trained policy."""
+    if not default_storage.exists(settings.POLICY_FILE):
+        raise PromptOptError(
+            f"The policy strategy needs a trained policy, and storage has none at {settings.POLICY_FILE!r} (the "
+            "POLICY_FILE setting). Train one with `manage.py train_policy --dataset NAME`, or choose another "
+            "strategy."
+        )
+
+
+def observation(situation):
+    from optimization.policy.features import observe, task_statistics
+
+    scores = {candidate.key(): score for candidate, score in situation.history}
+    done = (situation.iteration - 1) / situation.max_iterations if situation.max_iterations else 0.0
+    return observe(
+        candidate=situation.current,
+        score=scores.get(situation.current.key(), 0.0),
+        outputs=[output for output, _ in situation.answers],
+        expected=[expected for _, expected in situation.answers],
+        task=task_statistics([expected for _, expected in situation.train], situation.choices),
+        iteration_share=done,
+        budget_left=situation.budget_left,
+    )
+
+
+def propose(situation):
+    from optimization.policy import training
+
+    probabilities = training.load(settings.POLICY_FILE).probabilities(observation(situation))
+    ranked = sorted(range(len(ACTIONS)), key=lambda index: (-probabilities[index], index))
+    if ACTIONS[ranked[0]] == STOP:
+        raise StopOptimizing(f"The policy chose to stop (p = {probabilities[ranked[0]]:.2f}): it expects no edit "
+                             "to gain more than its calls cost.")
+    seen = {candidate.key() for candidate, _ in situation.history} | {situation.current.key()}
+    proposals, errors = [], []
+    for rank, index in enumerate(ranked, 1):
+        name = ACTIONS[index]
+        if name == STOP:
+            continue
+        try:
+            candidate = EDIT_BY_NAME[name].apply(situation.current, situation)
+        except OptimizerError as exc:
+            errors.append(exc.message)
+            continue
+        if candidate is None or candidate.key() in seen:
+            continue
+        seen.add(candidate.key())
+        why = f"Policy chose: {LABELS[name]} (p = {probabilities[index]:.2f}, its choice {rank} of {len(ACTIONS)})"
+        proposals.append(dataclasses.replace(candidate, note=f"{why}. {candidate.note}"))
+        if len(proposals) == situation.k:
+            break
+    if not proposals and errors:
+        raise OptimizerError(" ".join(errors))
+    return proposals

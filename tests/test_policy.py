@@ -1,0 +1,156 @@
+"""The learning optimizer: replay tables, the environment of prompt edits, PPO training, and the policy strategy.
+
+The loopback student of tests/test_loop.py answers right only once the prompt states the answer format, so every
+table here has one edit worth its calls, and the test knows which.
+"""
+
+import json
+import re
+import warnings
+
+import numpy as np
+import pytest
+from django.core.files.storage import default_storage
+from gymnasium.utils.env_checker import check_env
+
+from optimization.policy import replay, training
+from optimization.policy.env import PromptEditEnv
+from optimization.strategies.edits import ACTIONS
+from optimization.strategies.operators import FORMAT_MARK
+from tests import test_loop
+from tests.test_loop import run_to_the_end, start_run
+
+student = test_loop.student  # the loopback model, a fixture here too
+
+TABLE = {"primary_provider": "openai", "optimizer_provider": "openai", "examples_per_split": 10, "seed": 1}
+TINY = {"n_steps": 128, "batch_size": 32, "n_epochs": 5}  # PPO in a few seconds
+PRICE = 0.001
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path  # tables and policies are kept in the default storage
+    return tmp_path
+
+
+def train_and_save(dataset, timesteps=3000, call_price=PRICE, **options):
+    table, _, _ = replay.build_or_reuse(dataset, **TABLE)
+    model, record = training.train([table], timesteps=timesteps, seed=0, call_price=call_price,
+                                   hyperparameters=TINY, **options)
+    training.save(model, record, "policies/default.zip")
+    return table, record
+
+
+def test_a_replay_table_answers_each_reachable_prompt_once_and_is_kept(dataset, student):
+    table, name, reused = replay.build_or_reuse(dataset, **TABLE)
+    assert not reused and default_storage.exists(name)
+    # No optimizer answer parses, so the rewrites are unavailable: the start's words, with or without the two
+    # rules, and 0, 3 (two draws) or 6 (two draws) demonstrations.
+    assert set(table["rewrite_errors"]) == {"meta_prompt", "critique"}
+    assert len(table["states"]) == 2 * 2 * 5
+    answered = [r for r in student.requests if "response_format" not in r and len(r["messages"]) > 1
+                and not r["messages"][0]["content"].startswith("You are an expert prompt")]
+    assert len(answered) == table["llm_calls"]["prompts"] * 10
+    start = table["states"][table["start"]]
+    assert start["score"] == 0.0 and set(start["outputs"]) == {"Well, it depends on the game."}
+    for key, state in table["states"].items():
+        assert state["score"] == (1.0 if "format=1" in key else 0.0), key
+        assert (FORMAT_MARK in state["prompt"]["output_instruction"]) == ("format=1" in key)
+
+    moves = table["transitions"][table["start"]]
+    assert moves["state_format"] == {"next": "start|format=1|length=0|demos=0.0", "calls": 10}
+    assert moves["add_demonstrations"] == {"next": "start|format=0|length=0|demos=1.0", "calls": 10}
+    assert moves["swap_demonstrations"] == {"next": table["start"], "calls": 0}  # nothing to swap yet
+    assert moves["critique"] == {"next": table["start"], "calls": 2}  # paid for, but the rewrite failed
+
+    requests = len(student.requests)
+    again, _, reused = replay.build_or_reuse(dataset, **TABLE)
+    assert reused and again == table and len(student.requests) == requests
+    rebuilt, _, reused = replay.build_or_reuse(dataset, rebuild=True, **TABLE)
+    assert not reused and rebuilt["states"] == table["states"]
+    assert len(student.requests) == requests  # built again from the LLM cache
+
+
+def test_the_environment_passes_gymnasiums_checks(dataset, student):
+    table, _, _ = replay.build_or_reuse(dataset, **TABLE)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # check_env only warns about much of what it finds
+        check_env(PromptEditEnv([table]), skip_render_check=True)
+
+
+def test_a_step_rewards_the_gain_less_the_price_of_its_calls(dataset, student):
+    table, _, _ = replay.build_or_reuse(dataset, **TABLE)
+    env = PromptEditEnv([table], call_price=PRICE)
+    observation, _ = env.reset(seed=0)
+    assert observation[0] == 0.0 and observation[1] == 1.0  # score 0, every answer out of the labels' form
+    _, reward, terminated, _, info = env.step(ACTIONS.index("add_demonstrations"))
+    assert (reward, terminated, info["calls"]) == (pytest.approx(-10 * PRICE), False, 10)
+    _, reward, _, _, info = env.step(ACTIONS.index("add_demonstrations"))  # the same prompt: answered already
+    assert (reward, info["calls"]) == (0.0, 0)
+    observation, reward, terminated, _, info = env.step(ACTIONS.index("state_format"))
+    assert (reward, terminated) == (pytest.approx(1.0 - 10 * PRICE), True)
+    assert observation[0] == 1.0 and observation[3] == 1.0  # the score and the format rule
+    _, reward, terminated, _, _ = env.reset(seed=0) and env.step(ACTIONS.index("stop"))
+    assert (reward, terminated) == (0.0, True)
+
+
+def test_a_tiny_ppo_learns_the_edit_that_pays_and_is_kept_in_storage_with_what_it_saw(dataset, student):
+    table, record = train_and_save(dataset)
+    assert default_storage.exists("policies/default.zip") and default_storage.exists("policies/default.json")
+    kept = json.loads(default_storage.open("policies/default.json").read())
+    assert kept["datasets"] == [{"id": dataset.pk, "name": "sports"}]
+    assert kept["tables"][0]["states"] == 20 and kept["tables"][0]["validation_examples"] == 10
+    assert (kept["seed"], kept["timesteps"], kept["hyperparameters"]["n_steps"]) == (0, 3000, 128)
+    assert kept["versions"]["torch"].startswith("2.13.0") and kept["actions"] == list(ACTIONS)
+
+    policy = training.load("policies/default.zip")
+    env = PromptEditEnv([table])
+    observation, _ = env.reset(seed=0)
+    probabilities = policy.probabilities(observation)
+    assert probabilities.sum() == pytest.approx(1.0, abs=1e-5)
+    assert ACTIONS[int(np.argmax(probabilities))] == "state_format"
+
+
+def test_a_policy_run_takes_the_policys_edits_and_the_run_page_says_which_and_how_probable(
+    dataset, student, editor, client
+):
+    train_and_save(dataset)
+    run = run_to_the_end(start_run(dataset, strategy="policy", candidates_per_iteration=2))
+    assert run.status == "succeeded", run.last_error
+    best = run.best_version
+    assert FORMAT_MARK in best.output_instruction and run.test_best_score == 1.0
+    assert best.note.startswith("Policy chose: state the answer format (p = 0.")
+    assert "its choice 1 of 7" in best.note
+    second = run.iterations.get().candidates.exclude(pk=best.pk).get()
+    assert re.match(r"Policy chose: .+ \(p = [01]\.\d\d, its choice [2-7] of 7\)\. ", second.note)
+
+    client.force_login(editor)
+    page = client.get(f"/runs/{run.pk}/").content.decode()
+    assert "Policy chose: state the answer format (p = 0." in page
+
+
+def test_the_policy_stops_a_run_when_no_edit_is_worth_its_calls(dataset, student):
+    student.answers = {}  # a model no prompt helps: every edit only costs
+    train_and_save(dataset, call_price=0.02)
+    run = run_to_the_end(start_run(dataset, strategy="policy", patience=5))
+    assert run.status == "succeeded", run.last_error
+    assert run.stop_reason.startswith("The policy chose to stop (p = ")
+    assert run.iterations.count() == 1 and not run.iterations.get().candidates.exists()
+    assert run.best_version == run.start_version
+
+
+def test_a_live_run_shows_the_policy_what_the_replayed_environment_showed_it(dataset, student):
+    from optimization import loop
+    from optimization.policy.features import FEATURES
+    from optimization.strategies.policy import observation
+
+    table, _, _ = replay.build_or_reuse(dataset, **TABLE)
+    replayed, _ = PromptEditEnv([table]).reset(seed=0)
+    run = start_run(dataset)  # the same examples, seed and default starting prompt as the table
+    loop.run_next_step(run.pk)  # the start answers the validation examples
+    loop.run_next_step(run.pk)  # and is scored
+    run.refresh_from_db()
+    live = observation(loop.situation_for(run))
+    differ = {name for name, a, b in zip(FEATURES, live, replayed) if a != pytest.approx(b)}
+    assert differ == set()  # budget left too: the start's answers came from the cache the table filled
+    assert live[FEATURES.index("answer-format failures")] == 1.0
