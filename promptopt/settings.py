@@ -256,7 +256,7 @@ REST_FRAMEWORK = {
         "promptopt.api_auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated", "promptopt.api_auth.TokenScope"],
     "DEFAULT_PARSER_CLASSES": [
         "promptopt.api_parsers.JSONParser",
         "rest_framework.parsers.FormParser",
