@@ -147,7 +147,11 @@ AXES_FAILURE_LIMIT = _number("AXES_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=_number("AXES_COOLOFF_MINUTES", 15, minimum=1))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_LOCKOUT_CALLABLE = "promptopt.views.locked_out"
+AXES_LOCKOUT_CALLABLE = "promptopt.sign_in.locked_out"
+# Behind proxies every request comes from a proxy's address: counting failures per username and that address
+# would let anyone lock anyone out. TRUSTED_PROXY_COUNT says how many proxies append to X-Forwarded-For.
+TRUSTED_PROXY_COUNT = _number("TRUSTED_PROXY_COUNT", 0, minimum=0)
+AXES_CLIENT_IP_CALLABLE = "promptopt.sign_in.client_address"
 
 INSTALLED_APPS = [
     "django.contrib.admin",

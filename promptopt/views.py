@@ -4,7 +4,6 @@ fragments, pages."""
 import functools
 from urllib.parse import urlsplit
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
@@ -60,17 +59,6 @@ def render_page(request, template, context, *, fragment=None):
 def page_of(request, queryset, size=PAGE_SIZE):
     """The page asked for in ?page=; a number out of range or not a number gives the nearest page."""
     return Paginator(queryset, size).get_page(request.GET.get("page"))
-
-
-def locked_out(request, original_response=None, credentials=None):
-    """What django-axes answers to a sign-in refused after too many wrong passwords (AXES_LOCKOUT_CALLABLE), on
-    the sign-in page and the admin's: a page that says why and for how long, with the status 429."""
-    context = {
-        "failure_limit": settings.AXES_FAILURE_LIMIT,
-        "username": (credentials or {}).get("username") or request.POST.get("username", ""),
-        "minutes": max(1, round(settings.AXES_COOLOFF_TIME.total_seconds() / 60)),
-    }
-    return render(request, "registration/locked_out.html", context, status=429)
 
 
 @member_view

@@ -18,7 +18,8 @@ OURS = ("DATABASE_URL", "REDIS_URL", "DEBUG", "SECRET_KEY", "SECRET_KEY_FILE", "
 def manage(*args, **variables):
     """`manage.py ARGS` with the project's own settings, the environment of the tests less the variables above, a
     key (unless `variables` say otherwise) and `variables`."""
-    env = {k: v for k, v in os.environ.items() if k not in OURS and not k.startswith(("SECURE_", "AXES_"))}
+    env = {k: v for k, v in os.environ.items()
+           if k not in OURS and not k.startswith(("SECURE_", "AXES_", "TRUSTED_PROXY"))}
     env |= {"DJANGO_SETTINGS_MODULE": "promptopt.settings", "SECRET_KEY": secrets.token_urlsafe(50)} | variables
     env = {k: v for k, v in env.items() if v is not None}
     return subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], capture_output=True, text=True, env=env,
@@ -48,6 +49,7 @@ def check_with(**variables):
         ("SESSION_COOKIE_SECURE", "yes please", "SESSION_COOKIE_SECURE='yes please' is not a boolean"),
         ("AXES_FAILURE_LIMIT", "0", "AXES_FAILURE_LIMIT='0' must be at least 1"),
         ("AXES_COOLOFF_MINUTES", "soon", "AXES_COOLOFF_MINUTES='soon' is not a valid int"),
+        ("TRUSTED_PROXY_COUNT", "-1", "TRUSTED_PROXY_COUNT='-1' must be at least 0"),
         ("SECRET_KEY_FILE", "/nonexistent/key", "SECRET_KEY_FILE='/nonexistent/key' cannot be read"),
     ],
 )

@@ -20,9 +20,9 @@ def isolated(settings, tmp_path):
     isolate(settings, tmp_path)
 
 
-def sign_in(username, password, *, url="/accounts/login/", address="127.0.0.1"):
+def sign_in(username, password, *, url="/accounts/login/", address="127.0.0.1", **headers):
     """A sign-in from a fresh browser at `address`: the response to the form."""
-    return Client(REMOTE_ADDR=address).post(url, {"username": username, "password": password})
+    return Client(REMOTE_ADDR=address, **headers).post(url, {"username": username, "password": password})
 
 
 def signed_in(response):
@@ -87,3 +87,27 @@ def test_the_limit_and_the_cool_off_come_from_the_settings(editor, settings):
     settings.AXES_COOLOFF_TIME = timedelta(minutes=3)
     assert hammer("erin", times=3) == [200, 429, 429]
     assert "refused for 3 minutes" in sign_in("erin", PASSWORD).content.decode()
+
+
+def test_behind_a_proxy_the_address_is_the_one_the_proxy_saw(editor, settings):
+    """Behind one proxy every request comes from the proxy's address: counted by that, anyone could lock anyone out."""
+    settings.TRUSTED_PROXY_COUNT = 1
+    proxy = {"address": "10.0.0.1"}
+    hammer("erin", HTTP_X_FORWARDED_FOR="198.51.100.7", **proxy)
+    assert signed_in(sign_in("erin", PASSWORD, HTTP_X_FORWARDED_FOR="203.0.113.9", **proxy))  # erin, at home
+    # What the attacker puts in front of the proxy's entry changes nothing.
+    spoofed = sign_in("erin", PASSWORD, HTTP_X_FORWARDED_FOR="203.0.113.9, 198.51.100.7", **proxy)
+    assert spoofed.status_code == 429
+
+
+@pytest.mark.parametrize("forwarded", ["not-an-address", "", "1.2.3.4, ", "1.2.3.4,x" + "9" * 500])
+def test_a_forwarded_header_that_names_no_address_counts_the_proxys(editor, settings, forwarded):
+    settings.TRUSTED_PROXY_COUNT = 1
+    statuses = hammer("erin", times=settings.AXES_FAILURE_LIMIT, HTTP_X_FORWARDED_FOR=forwarded, address="10.0.0.1")
+    assert statuses[-1] == 429  # no 500: counted against the proxy's address
+    assert AccessAttempt.objects.get().ip_address == "10.0.0.1"
+
+
+def test_without_trusted_proxies_the_forwarded_header_is_ignored(editor):
+    hammer("erin", HTTP_X_FORWARDED_FOR="198.51.100.7")
+    assert not signed_in(sign_in("erin", PASSWORD, HTTP_X_FORWARDED_FOR="203.0.113.9"))
