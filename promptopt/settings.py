@@ -129,8 +129,8 @@ SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])  # old keys,
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = _origins("CSRF_TRUSTED_ORIGINS")
 
-# HTTPS: all off by default, for a laptop serving http://127.0.0.1. A server behind TLS turns them on; README's
-# configuration table lists the production values (`manage.py check --deploy` passes with them).
+# HTTPS: all off by default, for a laptop serving http://127.0.0.1. A server behind TLS turns them on: the
+# production block of .env.example, with which `manage.py check --deploy` reports no issue (tests/test_settings.py).
 SECURE_SSL_REDIRECT = _bool("SECURE_SSL_REDIRECT", False)
 SECURE_HSTS_SECONDS = _number("SECURE_HSTS_SECONDS", 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = _bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
