@@ -12,7 +12,9 @@ WORKDIR /app
 COPY requirements.txt .
 RUN pip install -r requirements.txt
 COPY . .
-RUN python manage.py collectstatic --noinput -v0
+# collectstatic signs nothing, but the settings refuse to load without a key: this one lives only in this step.
+# The container needs its own SECRET_KEY (or SECRET_KEY_FILE) at run time; see .env.example.
+RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput -v0
 
 EXPOSE 8000
 # The web process; run the worker from the same image with `python manage.py worker` (one per machine: it runs

@@ -8,7 +8,16 @@ PY := $(VENV)/bin/python
 export OMP_WAIT_POLICY ?= PASSIVE
 export GOMP_SPINCOUNT ?= 100000
 
+# With DEBUG off, the settings refuse to start without a SECRET_KEY. On this machine the commands below use a
+# random key made once for this checkout, in var/secret-key; a SECRET_KEY in the environment or .env wins.
+LOCAL_KEY := var/secret-key
+export SECRET_KEY_FILE ?= $(CURDIR)/$(LOCAL_KEY)
+
 .PHONY: install demo test serve worker chromium
+
+$(LOCAL_KEY):
+	mkdir -p $(@D)
+	umask 077 && $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +27,7 @@ $(VENV)/.installed: requirements.txt
 
 install: $(VENV)/.installed
 
-demo: install
+demo: install $(LOCAL_KEY)
 	$(PY) manage.py migrate --noinput -v0
 	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py setup_demo
@@ -32,16 +41,16 @@ demo: install
 chromium:
 	@test -x /usr/bin/chromium || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium)
 
-test: install chromium
+test: install chromium $(LOCAL_KEY)
 	$(VENV)/bin/ruff check .
 	$(PY) manage.py check --fail-level WARNING
 	$(PY) manage.py makemigrations --check --dry-run
 	$(VENV)/bin/pytest
 
-serve: install
+serve: install $(LOCAL_KEY)
 	$(PY) manage.py migrate --noinput -v0
 	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py runserver 127.0.0.1:8000
 
-worker: install
+worker: install $(LOCAL_KEY)
 	$(PY) manage.py worker

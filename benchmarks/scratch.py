@@ -2,6 +2,7 @@
 
 import atexit
 import os
+import secrets
 import shutil
 import tempfile
 
@@ -12,6 +13,8 @@ def setup_django():
     os.environ["PROMPTOPT_VAR_DIR"] = directory
     os.environ["DATABASE_URL"] = f"sqlite:///{directory}/bench.sqlite3"
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "promptopt.settings")
+    # DEBUG is off: the settings need a key. A throwaway one, like the database (the servers started inherit it).
+    os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
 
     import django
     from django.core.management import call_command

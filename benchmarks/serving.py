@@ -84,7 +84,7 @@ def application():
 
 
 def promoted_prompt():
-    """A team, two people, a prompt with a second version promoted through the review workflow; a token."""
+    """A team, two people, a prompt with a second version promoted through the review workflow; a serve token."""
     from django.contrib.auth import get_user_model
 
     from optimization.models import PromptVersion
@@ -107,7 +107,7 @@ def promoted_prompt():
     review_request(version=version, by=writer)
     review_approve(version=version, by=reviewer)
     version_promote(version=version, by=reviewer)
-    _, key = ApiToken.issue(user=writer, name="bench")
+    _, key = ApiToken.issue(user=writer, name="bench", scope=ApiToken.Scope.SERVE)  # what an application holds
     return version.number, key
 
 

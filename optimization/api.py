@@ -25,6 +25,7 @@ from promptopt.api_auth import (
     TeamField,
     TokenAuthentication,
     TokenRateThrottle,
+    TokenScope,
     bool_param,
     choice_param,
     documented,
@@ -463,6 +464,7 @@ def _etag_matches(header, etag):
 
 
 class ProductionPromptView(ApiConventions, APIView):
+    serves_applications = True  # what a token of scope `serve` may call (TokenScope)
     parser_classes = ()  # a GET: no body to parse
     renderer_classes = (JSONRenderer,)  # only JSON, so no `Vary: Accept` either
     renderer = JSONRenderer()
@@ -518,7 +520,7 @@ class ProductionPromptView(ApiConventions, APIView):
         the ones it reproduces. Another configuration (tokens turned off, another throttle) takes DRF's way."""
         return (
             list(self.authentication_classes[:1]) == [TokenAuthentication]  # a token before a session, as DRF tries
-            and list(self.permission_classes) == [IsAuthenticated]
+            and list(self.permission_classes) == [IsAuthenticated, TokenScope]
             and list(self.throttle_classes) == [TokenRateThrottle]
         )
 
@@ -541,6 +543,8 @@ class ProductionPromptView(ApiConventions, APIView):
                                                  team_id=None if team is None else int(team))
         if len(rows) != 1 or rows[0]["version_id"] is None:
             return None
+        if TokenScope.refusal(rows[0]["token_scope"], request.method, self) is not None:
+            return None  # DRF's way refuses it, in words
         token_id = rows[0]["token_id"]
         if not TokenRateThrottle().allow_token(token_id):
             return None  # DRF's way counts it once more and answers 429: only a token already over its rate

@@ -133,8 +133,8 @@ def _production_sql(caller, one_team):
     the partial index of production versions (bound, each run cost 0.08 ms).
 
     `caller` says whose teams, as `teams_of` decides them: "member" (a user id: the user's teams), "superuser"
-    (every team) or "token" (an API key's hash: the teams of the live token's active owner, who is not a
-    superuser; a superuser's token finds nothing here and takes the long way)."""
+    (every team) or "token" (`ApiToken.live_params` of an API key: the teams of the live token's active owner,
+    who is not a superuser; a superuser's token finds nothing here and takes the long way)."""
     User = get_user_model()
     table = {model: connection.ops.quote_name(model._meta.db_table)
              for model in (Team, Membership, Prompt, PromptVersion, AuditEntry, ApiToken, User)}
@@ -151,7 +151,7 @@ def _production_sql(caller, one_team):
     return (
         f"SELECT t.id, t.name, p.id, v.id, v.created_at,"
         f" (SELECT MAX(a.created_at) FROM {table[AuditEntry]} a WHERE a.version_id = v.id"
-        f" AND a.to_status = {production}), {'k.id' if caller == 'token' else 'NULL'}"
+        f" AND a.to_status = {production}), {'k.id, k.scope' if caller == 'token' else 'NULL, NULL'}"
         f" FROM {teams[caller]}"
         f" LEFT JOIN {table[Prompt]} p ON p.team_id = t.id AND p.name = %s"
         f" LEFT JOIN {table[PromptVersion]} v ON v.prompt_id = p.id AND v.status = {production}"
@@ -161,11 +161,12 @@ def _production_sql(caller, one_team):
 
 
 def _production_rows(caller, who, name, team_id):
-    params = ([] if who is None else [who]) + [name] + ([] if team_id is None else [team_id])
+    """`who`: the parameters that say whose teams (none, a user's id, or `ApiToken.live_params`)."""
+    params = [*who, name] + ([] if team_id is None else [team_id])
     with connection.cursor() as cursor:
         cursor.execute(_production_sql(caller, team_id is not None), params)
         columns = ("team_id", "team_name", "prompt_id", "version_id", "version_created_at", "promoted_at",
-                   "token_id")
+                   "token_id", "token_scope")
         return [dict(zip(columns, row)) for row in cursor.fetchall()]
 
 
@@ -173,14 +174,15 @@ def production_rows(*, user, name, team_id=None):
     """At most two of `user`'s teams (only `team_id` if given), each with the prompt called `name`, its
     production version and when that was last promoted (None where there is none)."""
     if user.is_superuser:
-        return _production_rows("superuser", None, name, team_id)
-    return _production_rows("member", user.pk, name, team_id)
+        return _production_rows("superuser", [], name, team_id)
+    return _production_rows("member", [user.pk], name, team_id)
 
 
 def production_rows_for_key(*, key_hash, name, team_id=None):
-    """`production_rows` of the owner of the live API token with this hash, each row with the token's id; no
-    rows for a revoked or unknown token, an inactive owner or a superuser. One query authenticates and finds."""
-    return _production_rows("token", key_hash, name, team_id)
+    """`production_rows` of the owner of the live API token with this hash, each row with the token's id and
+    scope; no rows for a revoked, expired or unknown token, an inactive owner or a superuser. One query
+    authenticates and finds."""
+    return _production_rows("token", ApiToken.live_params(key_hash), name, team_id)
 
 
 def production_cache_key(row, name):

@@ -44,15 +44,15 @@ class MembershipAdmin(TeamScopedAdmin):
 class ApiTokenForm(forms.ModelForm):
     class Meta:
         model = ApiToken
-        fields = ["user", "name"]
+        fields = ["user", "name", "scope", "expires_at"]
 
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
     """Tokens are made here or in the pages; the key is shown once, in the message after saving."""
 
-    list_display = ["name", "user", "prefix", "created_at", "last_used_at", "revoked_at"]
-    list_filter = ["revoked_at"]
+    list_display = ["name", "user", "scope", "prefix", "created_at", "expires_at", "last_used_at", "revoked_at"]
+    list_filter = ["scope", "revoked_at"]
     search_fields = ["name", "user__username", "prefix"]
     readonly_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
     actions = ["revoke"]
@@ -63,7 +63,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
         return queryset if request.user.is_superuser else queryset.filter(user=request.user)
 
     def get_readonly_fields(self, request, obj=None):
-        return [*self.readonly_fields, "user", "name"] if obj else self.readonly_fields
+        return [*self.readonly_fields, "user", "name", "scope", "expires_at"] if obj else self.readonly_fields
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "user" and not request.user.is_superuser:
@@ -73,7 +73,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if change:
             return
-        token, key = ApiToken.issue(user=obj.user, name=obj.name)
+        token, key = ApiToken.issue(user=obj.user, name=obj.name, scope=obj.scope, expires_at=obj.expires_at)
         obj.pk = token.pk
         self.message_user(request, f"The key of {token.name}: {key} — copy it now, it is not shown again.",
                           messages.WARNING)

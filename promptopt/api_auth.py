@@ -27,6 +27,7 @@ from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, serializers, status
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
@@ -44,7 +45,8 @@ logger = logging.getLogger("promptopt.api")
 
 
 class TokenAuthentication(BaseAuthentication):
-    """`Authorization: Bearer po_...` (or `Token po_...`). The token acts as its owner, with the owner's roles."""
+    """`Authorization: Bearer po_...` (or `Token po_...`). The token acts as its owner, with the owner's roles,
+    within its scope (`TokenScope`)."""
 
     keywords = ("bearer", "token")
     # `last_used_at` is written at most once a minute: writing it on every request would make every read a write.
@@ -58,9 +60,19 @@ class TokenAuthentication(BaseAuthentication):
             return None  # not ours: the session (or nobody) then
         token = self.live_token(key)
         if token is None:
-            raise exceptions.AuthenticationFailed("Invalid or revoked token.")
+            raise exceptions.AuthenticationFailed(self.refusal(key))
         self.touch(token.pk)
         return token.user, token
+
+    @staticmethod
+    def refusal(key):
+        """Why the key has no live token, in words: it expired (when), or it is unknown or revoked."""
+        expired_at = (ApiToken.objects.filter(key_hash=ApiToken.hash(key), revoked_at__isnull=True,
+                                              expires_at__lte=timezone.now())
+                      .values_list("expires_at", flat=True).first())
+        if expired_at is not None:
+            return f"This token expired at {expired_at:%Y-%m-%d %H:%M} UTC: make a new one."
+        return "Invalid or revoked token."
 
     @classmethod
     def key_of(cls, request):
@@ -95,15 +107,15 @@ class TokenAuthentication(BaseAuthentication):
         The token and its owner come back with only the fields a request needs; the others load if read."""
         sql, user_fields = _token_sql()
         with connection.cursor() as cursor:
-            cursor.execute(sql, [ApiToken.hash(key)])
+            cursor.execute(sql, ApiToken.live_params(ApiToken.hash(key)))
             row = cursor.fetchone()
         if row is None:
             return None
-        token_id, *values = row
+        token_id, scope, *values = row
         values = [bool(value) if isinstance(field, BooleanField) else value
                   for field, value in zip(user_fields, values)]
         user = get_user_model().from_db(connection.alias, [field.attname for field in user_fields], values)
-        token = ApiToken.from_db(connection.alias, ["id", "user_id"], [token_id, user.pk])
+        token = ApiToken.from_db(connection.alias, ["id", "user_id", "scope"], [token_id, user.pk, scope])
         token.user = user
         return token
 
@@ -119,7 +131,7 @@ def _token_sql():
     user_fields = [field for field in User._meta.concrete_fields if field.name in wanted]
     quote = connection.ops.quote_name
     sql = (
-        "SELECT t.id, "
+        "SELECT t.id, t.scope, "
         + ", ".join(f"u.{quote(field.column)}" for field in user_fields)
         + f" FROM {quote(ApiToken._meta.db_table)} t JOIN {quote(User._meta.db_table)} u"
         f" ON u.{quote(User._meta.pk.column)} = t.user_id"
@@ -135,6 +147,35 @@ class TokenScheme(OpenApiAuthenticationExtension):
     def get_security_definition(self, auto_schema):
         return {"type": "http", "scheme": "bearer", "bearerFormat": "po_...",
                 "description": "An API token: `Authorization: Bearer po_...` (or `Token po_...`)."}
+
+
+class TokenScope(BasePermission):
+    """What a token's scope lets it call, for every API view (DEFAULT_PERMISSION_CLASSES). A browser session is not
+    limited here: the person's roles decide, in the services, as they do for a token within its scope.
+
+    - `serve`: only views that serve applications (`serves_applications = True`: the production prompt), to read;
+    - `read`: any view, to read (GET, HEAD, OPTIONS);
+    - `write`: anything the owner's roles allow."""
+
+    def has_permission(self, request, view):
+        if not isinstance(request.auth, ApiToken):
+            return True
+        self.message = self.refusal(request.auth.scope, request.method, view)
+        return self.message is None
+
+    @staticmethod
+    def refusal(scope, method, view):
+        """Why a token of `scope` may not call `view` with `method`, or None when it may."""
+        if scope == ApiToken.Scope.WRITE:
+            return None
+        if scope == ApiToken.Scope.READ and method not in SAFE_METHODS:
+            return "This token's scope is read: it may only read (GET). A write token can do this."
+        if scope == ApiToken.Scope.SERVE and not getattr(view, "serves_applications", False):
+            return ("This token's scope is serve: it may only fetch production prompts "
+                    "(GET /api/v1/prompts/NAME/production/). A read or write token can do this.")
+        if scope == ApiToken.Scope.SERVE and method not in SAFE_METHODS:
+            return "This token's scope is serve: it may only fetch production prompts (GET)."
+        return None
 
 
 class TokenRateThrottle(SimpleRateThrottle):
@@ -301,8 +342,9 @@ class ErrorSerializer(serializers.Serializer):
 ERROR_WORDS = {
     400: "Invalid input (`invalid`, with field errors in details), a file that cannot be read (`invalid_file`) "
          "or a request the rules refuse (`refused`).",
-    401: "No credentials, or a bad or revoked token.",
-    403: "You lack the role this needs (the message names it), or a rule such as four eyes forbids it.",
+    401: "No credentials, or a bad, revoked or expired token.",
+    403: "You lack the role this needs (the message names it), the token's scope does not cover it, or a rule "
+         "such as four eyes forbids it.",
     404: "No such object in your teams.",
     409: "The object is in use.",
     429: "Too many requests for this token; details.retry_after says when to try again.",
@@ -311,8 +353,8 @@ ERROR_WORDS = {
 
 def documented(ok, *errors):
     """The `responses` of extend_schema: the successes given, the errors listed, and those any endpoint may
-    answer: 400 (a malformed request), 401 and 429."""
-    codes = set(errors) | {400, 401, 429}
+    answer: 400 (a malformed request), 401, 403 (a token whose scope does not cover it) and 429."""
+    codes = set(errors) | {400, 401, 403, 429}
     return ok | {code: OpenApiResponse(ErrorSerializer, description=ERROR_WORDS[code]) for code in sorted(codes)}
 
 

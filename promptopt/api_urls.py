@@ -34,11 +34,12 @@ class TeamSerializer(serializers.ModelSerializer):
 
 
 class TokenSerializer(serializers.ModelSerializer):
-    active = serializers.BooleanField(source="is_active", read_only=True)
+    active = serializers.BooleanField(source="is_active", read_only=True,
+                                      help_text="Neither revoked nor expired: it works.")
 
     class Meta:
         model = ApiToken
-        fields = ["id", "name", "prefix", "created_at", "last_used_at", "revoked_at", "active"]
+        fields = ["id", "name", "scope", "expires_at", "prefix", "created_at", "last_used_at", "revoked_at", "active"]
 
 
 class NewTokenSerializer(TokenSerializer):
@@ -50,6 +51,15 @@ class NewTokenSerializer(TokenSerializer):
 
 class TokenCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100, help_text="What will use it, e.g. 'checkout service'.")
+    scope = serializers.ChoiceField(
+        choices=ApiToken.Scope.choices, default=ApiToken._meta.get_field("scope").default,
+        help_text="serve (the default: only GET /api/v1/prompts/NAME/production/, what an application needs), "
+                  "read (every GET) or write (everything your roles allow).",
+    )
+    expires_at = serializers.DateTimeField(
+        required=False, allow_null=True, validators=ApiToken._meta.get_field("expires_at").validators,
+        help_text="When it stops working (ISO 8601, e.g. 2027-01-31T00:00:00Z); omitted or null: never.",
+    )
 
 
 class TeamListView(ApiConventions, APIView):
@@ -71,9 +81,12 @@ class TokenListView(ApiConventions, APIView):
 
     @extend_schema(
         summary="Make an API token",
-        description="The key is in this response only: store it now. A token acts as you, in your teams with your "
-                    "roles. Tokens are made from a signed-in session, not with another token, so that a leaked "
-                    "token cannot make itself a successor before it is revoked.",
+        description="The key is in this response only (sent with `Cache-Control: no-store`): store it now. A token "
+                    "acts as you, in your teams with your roles, within its scope: `serve` (the default) only "
+                    "fetches production prompts, `read` reads everything, `write` does what your roles allow. "
+                    "An expired token is refused like a revoked one. Tokens are made from a signed-in session, not "
+                    "with another token, so that a leaked token cannot make itself a successor before it is "
+                    "revoked.",
         request=TokenCreateSerializer,
         responses=documented({201: NewTokenSerializer}, 400, 403),
     )
@@ -81,9 +94,12 @@ class TokenListView(ApiConventions, APIView):
         if isinstance(request.auth, ApiToken):
             raise exceptions.PermissionDenied("A token cannot make tokens: sign in to make one.")
         data = valid_input(TokenCreateSerializer, request)
-        token, key = ApiToken.issue(user=request.user, name=data["name"])
+        token, key = ApiToken.issue(user=request.user, name=data["name"], scope=data["scope"],
+                                    expires_at=data.get("expires_at"))
         token.key = key
-        return Response(NewTokenSerializer(token).data, status=status.HTTP_201_CREATED)
+        # Holds the key: no cache, proxy or browser history may keep it.
+        return Response(NewTokenSerializer(token).data, status=status.HTTP_201_CREATED,
+                        headers={"Cache-Control": "no-store"})
 
 
 class TokenDetailView(ApiConventions, APIView):

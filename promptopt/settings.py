@@ -1,10 +1,13 @@
 """PromptOpt settings, read from the environment (and an optional `.env` beside manage.py).
 
 Every variable has a laptop-safe default: SQLite, django-q2's ORM broker, media on local disk and the
-embedded model. A bad value stops start-up with a message that names the variable.
+embedded model; all but SECRET_KEY, which DEBUG off requires (the Makefile makes one for this checkout). A bad
+value stops start-up with a message that names the variable.
 """
 
 import os
+import re
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -77,11 +80,78 @@ def _database(name, default):
     return config
 
 
+def _secret_key(debug):
+    """SECRET_KEY, or the contents of the file named by SECRET_KEY_FILE (a Docker or Kubernetes secret).
+
+    Without either, DEBUG on runs on a development key written here, and DEBUG off refuses to start: sessions,
+    password-reset links and CSRF tokens signed with a key anyone can read can be forged by anyone."""
+    key = os.environ.get("SECRET_KEY", "")
+    path = os.environ.get("SECRET_KEY_FILE", "")
+    if not key.strip() and path:
+        try:
+            key = Path(path).read_text().strip()
+        except OSError as exc:
+            raise ImproperlyConfigured(f"SECRET_KEY_FILE={path!r} cannot be read: {exc.strerror}.") from None
+        if not key:
+            raise ImproperlyConfigured(f"SECRET_KEY_FILE={path!r} is an empty file.")
+    if key.strip():
+        return key
+    if debug:
+        return "django-insecure-promptopt-development-key-never-use-it-on-a-server"
+    raise ImproperlyConfigured(
+        "SECRET_KEY is not set and DEBUG is off: set SECRET_KEY (or SECRET_KEY_FILE, a file holding it) to a long "
+        "random string, e.g. the output of python -c 'import secrets; print(secrets.token_urlsafe(50))'. "
+        "On a development machine, DEBUG=true runs on a local development key instead."
+    )
+
+
+def _origins(name):
+    origins = env.list(name, default=[])
+    for origin in origins:
+        if not origin.startswith(("http://", "https://")) or origin.count("/") != 2:
+            raise ImproperlyConfigured(f"{name}: {origin!r} is not an origin such as https://promptopt.example.com.")
+    return origins
+
+
+def _proxy_ssl_header(name):
+    """The header by which a TLS-terminating proxy says the request came over HTTPS, e.g. X-Forwarded-Proto."""
+    header = os.environ.get(name, "").strip()
+    if not header:
+        return None
+    if not re.fullmatch(r"[A-Za-z0-9-]+", header):
+        raise ImproperlyConfigured(f"{name}={header!r} is not a header name such as X-Forwarded-Proto.")
+    return ("HTTP_" + header.upper().replace("-", "_"), "https")
+
+
 DEBUG = _bool("DEBUG", False)
-# The default key is fine for a laptop; anything reachable by others must set its own.
-SECRET_KEY = os.environ.get("SECRET_KEY") or "insecure-local-key-set-SECRET_KEY-before-exposing-this-server"
+SECRET_KEY = _secret_key(DEBUG)
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])  # old keys, still accepted while rotating
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
-CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+CSRF_TRUSTED_ORIGINS = _origins("CSRF_TRUSTED_ORIGINS")
+
+# HTTPS: all off by default, for a laptop serving http://127.0.0.1. A server behind TLS turns them on: the
+# production block of .env.example, with which `manage.py check --deploy` reports no issue (tests/test_settings.py).
+SECURE_SSL_REDIRECT = _bool("SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = _number("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = _bool("SECURE_HSTS_PRELOAD", False)
+SECURE_PROXY_SSL_HEADER = _proxy_ssl_header("SECURE_PROXY_SSL_HEADER")
+SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = _bool("CSRF_COOKIE_SECURE", False)
+
+# Sign-in throttling (django-axes): after AXES_FAILURE_LIMIT wrong passwords for one username from one address,
+# that pair is refused for AXES_COOLOFF_MINUTES (a failure meanwhile starts the wait again), on the sign-in page
+# and the admin's alike: both go through authenticate(). `manage.py axes_reset` lifts every lockout at once.
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = _number("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=_number("AXES_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "promptopt.sign_in.locked_out"
+# Behind proxies every request comes from a proxy's address: counting failures per username and that address
+# would let anyone lock anyone out. TRUSTED_PROXY_COUNT says how many proxies append to X-Forwarded-For.
+TRUSTED_PROXY_COUNT = _number("TRUSTED_PROXY_COUNT", 0, minimum=0)
+AXES_CLIENT_IP_CALLABLE = "promptopt.sign_in.client_address"
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -96,6 +166,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_q",
+    "axes",
     "promptopt",
     "datasets",
     "optimization",
@@ -111,6 +182,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a locked-out sign-in into the lockout page
 ]
 
 ROOT_URLCONF = "promptopt.urls"
@@ -188,7 +260,7 @@ REST_FRAMEWORK = {
         "promptopt.api_auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated", "promptopt.api_auth.TokenScope"],
     "DEFAULT_PARSER_CLASSES": [
         "promptopt.api_parsers.JSONParser",
         "rest_framework.parsers.FormParser",

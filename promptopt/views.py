@@ -87,7 +87,8 @@ def tokens(request):
         if once and once in sent:
             resent = True  # a reload of the page that showed a key: no second token nobody will store
         else:
-            new_token, key = ApiToken.issue(user=request.user, name=form.cleaned_data["name"])
+            new_token, key = ApiToken.issue(user=request.user, name=form.cleaned_data["name"],
+                                            scope=form.cleaned_data["scope"], expires_at=form.expires_at())
             new_token.key = key
             if once:
                 request.session["token_forms_sent"] = [*sent, once][-20:]

@@ -55,7 +55,8 @@ def test_a_token_made_in_the_admin_is_shown_once_and_stored_hashed(admin_client,
     from promptopt.api_auth import TokenAuthentication
     from promptopt.models import ApiToken
 
-    response = admin_client.post("/admin/promptopt/apitoken/add/", {"user": admin_user.pk, "name": "ci"}, follow=True)
+    response = admin_client.post("/admin/promptopt/apitoken/add/", {"user": admin_user.pk, "name": "ci",
+                                                                 "scope": "read"}, follow=True)
     token = ApiToken.objects.get()
     key = next(word for word in response.content.decode().split() if word.startswith("po_"))
     live_token = TokenAuthentication().live_token

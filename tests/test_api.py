@@ -175,8 +175,10 @@ def _csv_file():
 
 
 def test_it_makes_a_token_shown_once_that_works_as_bearer_and_token(editor):
-    response = session_client_with_csrf(editor).post("/api/v1/tokens/", {"name": "checkout"}, format="json")
+    response = session_client_with_csrf(editor).post("/api/v1/tokens/", {"name": "checkout", "scope": "read"},
+                                                     format="json")
     assert response.status_code == 201
+    assert response["Cache-Control"] == "no-store"  # the key is in it
     key = response.json()["key"]
     assert key.startswith("po_") and ApiToken.objects.get().key_hash == ApiToken.hash(key)
     for scheme in ("Bearer", "Token"):

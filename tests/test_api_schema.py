@@ -82,7 +82,7 @@ def member_key(dataset, editor, approver):
     ship(new_version(prompt, editor, "Judge sports sentences."), editor, approver)
     review_request(version=new_version(prompt, editor, "Judge carefully."), by=editor)
     run_create(dataset=dataset, start_version=prompt.versions.get(number=1), created_by=editor, enqueue=False)
-    return ApiToken.issue(user=editor, name="schemathesis")[1]
+    return ApiToken.issue(user=editor, name="schemathesis", scope=ApiToken.Scope.WRITE)[1]
 
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]

@@ -29,9 +29,10 @@ def isolate(settings, tmp_path, fast_passwords=True):
     selectors._recent.clear()
 
 
-def token_client(user, scheme="Bearer"):
-    """A client that calls as a program does, with a fresh token of `user`."""
-    _, key = ApiToken.issue(user=user, name="tests")
+def token_client(user, scheme="Bearer", scope=ApiToken.Scope.WRITE, expires_at=None):
+    """A client that calls as a program does, with a fresh token of `user` (a `write` token unless told: one that
+    may do whatever `user`'s roles allow)."""
+    _, key = ApiToken.issue(user=user, name="tests", scope=scope, expires_at=expires_at)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"{scheme} {key}")
     return client

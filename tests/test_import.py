@@ -2,6 +2,7 @@
 
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -150,7 +151,7 @@ def test_the_command_exits_non_zero_on_failure_and_prints_counts_on_success(team
         pytest.skip("the child process cannot see an in-memory test database")
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"input": "a"\n')
-    env = {"DATABASE_URL": _url(env_db), "PATH": "/usr/bin:/bin"}
+    env = {"DATABASE_URL": _url(env_db), "PATH": "/usr/bin:/bin", "SECRET_KEY": os.environ["SECRET_KEY"]}
     command = [sys.executable, str(ROOT / "manage.py"), "import_dataset"]
     failed = subprocess.run([*command, str(bad), "--name", "x", "--team", team.name], capture_output=True, text=True,
                             env=env)

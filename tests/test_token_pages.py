@@ -20,9 +20,9 @@ def signed_in(user):
     return client
 
 
-def made(client, name="checkout service"):
+def made(client, name="checkout service", **fields):
     once = re.search(r'name="once" value="([^"]+)"', client.get("/tokens/").content.decode()).group(1)
-    response = client.post("/tokens/", {"name": name, "once": once})
+    response = client.post("/tokens/", {"name": name, "once": once, "scope": "serve", **fields})
     assert response.status_code == 200
     return re.search(r'<code id="new-key">(po_[^<]+)</code>', response.content.decode()).group(1), response
 
@@ -39,7 +39,7 @@ def test_a_new_tokens_key_is_shown_once_and_only_its_hash_is_kept(editor):
 
 def test_the_key_works_on_the_api_until_revoked(editor):
     client = signed_in(editor)
-    key, _ = made(client)
+    key, _ = made(client, scope="read")
     api = Client(HTTP_AUTHORIZATION=f"Bearer {key}")
     assert api.get("/api/v1/teams/").status_code == 200
     token = ApiToken.objects.get(user=editor)
@@ -84,9 +84,10 @@ def test_revoking_is_a_post(editor):
 def test_sending_the_same_form_again_makes_no_second_token(editor):
     client = signed_in(editor)
     once = re.search(r'name="once" value="([^"]+)"', client.get("/tokens/").content.decode()).group(1)
-    first = client.post("/tokens/", {"name": "ci", "once": once})
+    form = {"name": "ci", "once": once, "scope": "serve"}
+    first = client.post("/tokens/", form)
     assert 'id="new-key"' in first.content.decode()
-    again = client.post("/tokens/", {"name": "ci", "once": once}).content.decode()  # the browser's reload
+    again = client.post("/tokens/", form).content.decode()  # the browser's reload
     assert 'id="new-key"' not in again and "Nothing new was made" in again
     assert ApiToken.objects.filter(user=editor).count() == 1
     made(client, "ci 2")  # a new form makes a new token
