@@ -145,5 +145,5 @@ def test_pages_and_the_api_do_not_load_torch_or_gymnasium(settings):
             "print(sorted({'torch', 'gymnasium', 'stable_baselines3'} & set(sys.modules)))")
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            cwd=settings.BASE_DIR,
-                           env={"DJANGO_SETTINGS_MODULE": "promptopt.settings", "PATH": "/usr/bin:/bin"})
+                           env={"DJANGO_SETTINGS_MODULE": "tests.settings", "PATH": "/usr/bin:/bin"})
     assert shown.stdout.strip() == "[]"
