@@ -35,7 +35,7 @@ class DatasetAdmin(TeamScopedAdmin):
     readonly_fields = ["created_at", "split_counts"]
 
     def has_import_permission(self, request):
-        return super().has_add_permission(request) and self.holds(request, None, Role.EDITOR)
+        return request.user.has_perm("datasets.add_dataset") and self.holds(request, None, Role.EDITOR)
 
     def has_add_permission(self, request):
         return False  # the import page instead

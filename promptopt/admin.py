@@ -164,7 +164,7 @@ class TeamAdmin(TeamScopedAdmin):
         return obj
 
     def has_add_permission(self, request):
-        return request.user.is_superuser and super().has_add_permission(request)
+        return request.user.is_superuser  # also the first team, when no team exists to hold a role in
 
     def has_delete_permission(self, request, obj=None):
         return request.user.is_superuser and super().has_delete_permission(request, obj)

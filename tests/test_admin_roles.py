@@ -480,6 +480,12 @@ def test_only_superusers_make_teams_or_manage_users(alfa, root):
     assert signed_in(root).post("/admin/promptopt/team/add/", {"name": "Made by root", **inline}).status_code == 302
 
 
+def test_a_superuser_makes_the_first_team(root):
+    inline = {"memberships-TOTAL_FORMS": 0, "memberships-INITIAL_FORMS": 0}
+    assert signed_in(root).post("/admin/promptopt/team/add/", {"name": "First", **inline}).status_code == 302
+    assert Team.objects.get().name == "First"
+
+
 def test_a_token_is_added_for_oneself_only(alfa):
     editor = alfa[Role.EDITOR]
     client = signed_in(editor)
@@ -533,3 +539,55 @@ def test_the_loop_marks_each_version_it_makes_with_who_launched_the_run(alfa, st
     made = PromptVersion.objects.filter(created_by_run=run)
     assert made.exists()
     assert set(made.values_list("launched_by", flat=True)) == {approver.pk}
+
+
+def test_an_editor_imports_a_dataset_into_their_own_team_only(alfa, zeta):
+    editor = signed_in(alfa[Role.EDITOR])
+    page = editor.get("/admin/datasets/dataset/").content.decode()
+    assert "Import a dataset" in page
+    form = {"name": "Imported", "seed": 0}
+    response = editor.post("/admin/datasets/dataset/import/", {**form, "team": zeta["team"].pk,
+                                                              "file": named(csv_file("Alfamark"), "d.csv")})
+    assert "Select a valid choice" in response.content.decode()
+    response = editor.post("/admin/datasets/dataset/import/", {**form, "team": alfa["team"].pk,
+                                                              "file": named(csv_file("Alfamark"), "d.csv")})
+    assert response.status_code == 302
+    imported = Dataset.objects.get(name="Imported")
+    assert (imported.team, imported.created_by, imported.examples.count()) == (alfa["team"], alfa[Role.EDITOR], 12)
+    viewer = signed_in(alfa[Role.VIEWER])
+    assert "Import a dataset" not in viewer.get("/admin/datasets/dataset/").content.decode()
+    response = viewer.post("/admin/datasets/dataset/import/", {**form, "name": "Viewed", "team": alfa["team"].pk,
+                                                              "file": named(csv_file("Alfamark"), "d.csv")})
+    assert response.status_code == 403
+    assert not Dataset.objects.filter(name="Viewed").exists()
+
+
+def named(file, name):
+    file.name = name
+    return file
+
+
+def test_an_editor_deletes_only_what_no_history_refers_to(alfa):
+    editor = signed_in(alfa[Role.EDITOR])
+    draft = version_create(parent=alfa["written"], by=alfa[Role.EDITOR], system_prompt="Scratch.")
+    page = editor.post(f"/admin/optimization/promptversion/{alfa['candidate'].pk}/delete/", {"post": "yes"})
+    assert "made by run" in page.content.decode()
+    assert signed_in(alfa[Role.VIEWER]).post(f"/admin/optimization/promptversion/{draft.pk}/delete/",
+                                              {"post": "yes"}).status_code == 403
+    assert editor.post(f"/admin/optimization/promptversion/{draft.pk}/delete/", {"post": "yes"}).status_code == 302
+    assert not PromptVersion.objects.filter(pk=draft.pk).exists()
+    unused = prompt_create(team=alfa["team"], name="Unused", created_by=alfa[Role.EDITOR])
+    assert editor.post(f"/admin/optimization/prompt/{unused.pk}/delete/", {"post": "yes"}).status_code == 302
+    assert not Prompt.objects.filter(pk=unused.pk).exists()
+    assert "review history" in editor.post(f"/admin/optimization/prompt/{alfa['prompt'].pk}/delete/",
+                                           {"post": "yes"}).content.decode()
+    assert PromptVersion.objects.filter(pk=alfa["written"].pk).exists()
+
+
+def test_a_teams_approver_renames_it_and_an_editor_does_not(alfa):
+    team = alfa["team"]
+    inline = {"memberships-TOTAL_FORMS": 0, "memberships-INITIAL_FORMS": 0}
+    url = f"/admin/promptopt/team/{team.pk}/change/"
+    assert signed_in(alfa[Role.EDITOR]).post(url, {"name": "Renamed by editor", **inline}).status_code == 403
+    assert signed_in(alfa[Role.APPROVER]).post(url, {"name": "Alfamark renamed", **inline}).status_code == 302
+    assert Team.objects.get(pk=team.pk).name == "Alfamark renamed"
