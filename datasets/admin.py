@@ -17,10 +17,11 @@ from .services import dataset_delete, dataset_import
 class DatasetUploadForm(forms.Form):
     team = forms.ModelChoiceField(queryset=Team.objects.none())
     name = forms.CharField(max_length=200)
+    # Bounded like the columns they are stored in, so a long name or a huge seed is an error beside its input.
     file = forms.FileField(help_text="CSV, JSON Lines (.jsonl) or a BIG-bench task.json.")
-    input_field = forms.CharField(required=False, help_text="Detected when empty.")
-    answer_field = forms.CharField(required=False, help_text="Detected when empty.")
-    seed = forms.IntegerField(initial=0)
+    input_field = forms.CharField(max_length=100, required=False, help_text="Detected when empty.")
+    answer_field = forms.CharField(max_length=100, required=False, help_text="Detected when empty.")
+    seed = forms.IntegerField(initial=0, min_value=0, max_value=2**31 - 1)
 
 
 @admin.register(Dataset)

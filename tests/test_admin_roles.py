@@ -549,6 +549,10 @@ def test_an_editor_imports_a_dataset_into_their_own_team_only(alfa, zeta):
     response = editor.post("/admin/datasets/dataset/import/", {**form, "team": zeta["team"].pk,
                                                               "file": named(csv_file("Alfamark"), "d.csv")})
     assert "Select a valid choice" in response.content.decode()
+    for seed in (-1, 2**70):
+        response = editor.post("/admin/datasets/dataset/import/", {**form, "seed": seed, "team": alfa["team"].pk,
+                                                                  "file": named(csv_file("Alfamark"), "d.csv")})
+        assert response.status_code == 200 and 'class="errorlist' in response.content.decode()
     response = editor.post("/admin/datasets/dataset/import/", {**form, "team": alfa["team"].pk,
                                                               "file": named(csv_file("Alfamark"), "d.csv")})
     assert response.status_code == 302
