@@ -267,6 +267,12 @@ def test_every_admin_url_answers_without_a_500_and_shows_only_ones_own_teams(who
                 walker.get(url + link)
     for url in autocomplete_urls():
         walker.get(url)
+    # Every form sent back empty (a validation error or a refusal, never a server error), then every delete.
+    forms = [url for url in admin_urls(teams) if url.endswith(("/add/", "/change/", "/import/", "/password/"))]
+    for url in forms:
+        walker.post(url, {})
+    for url in [url for url in admin_urls(teams) if url.endswith("/delete/")]:
+        walker.post(url, {"post": "yes"})
 
     superuser_request = request_as(root)
     for model, model_admin in admin.site._registry.items():
