@@ -384,9 +384,10 @@ class CachedResponse(models.Model):
 class AuditEntry(models.Model):
     """One transition of a version in the review workflow. Append-only: entries are never changed or deleted."""
 
-    team = models.ForeignKey("promptopt.Team", on_delete=models.CASCADE, related_name="audit_entries")
-    version = models.ForeignKey(PromptVersion, on_delete=models.CASCADE, related_name="audit_entries")
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT)  # the log names them
+    # Nothing an entry names can be deleted while it exists: no cascade erases the log either.
+    team = models.ForeignKey("promptopt.Team", on_delete=models.PROTECT, related_name="audit_entries")
+    version = models.ForeignKey(PromptVersion, on_delete=models.PROTECT, related_name="audit_entries")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT)
     action = models.CharField(max_length=20)
     from_status = models.CharField(max_length=12, choices=VersionStatus.choices)
     to_status = models.CharField(max_length=12, choices=VersionStatus.choices)

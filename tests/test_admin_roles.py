@@ -17,6 +17,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
+from django.db.models import ProtectedError
 from django.test import Client, RequestFactory
 from django.urls import reverse
 
@@ -601,3 +602,14 @@ def test_a_teams_approver_renames_it_and_an_editor_does_not(alfa):
     assert signed_in(alfa[Role.EDITOR]).post(url, {"name": "Renamed by editor", **inline}).status_code == 403
     assert signed_in(alfa[Role.APPROVER]).post(url, {"name": "Alfamark renamed", **inline}).status_code == 302
     assert Team.objects.get(pk=team.pk).name == "Alfamark renamed"
+
+
+@pytest.mark.parametrize("what", ["team", "prompt", "written", "run", Role.APPROVER, Role.EDITOR])
+def test_nothing_the_review_history_names_can_be_deleted_by_any_code(what, alfa):
+    """Not only in the admin: the launcher, the author, the audit log's actors, versions and teams are kept by the
+    database relations themselves (deactivate a user instead)."""
+    entries = AuditEntry.objects.count()
+    with pytest.raises(ProtectedError):
+        alfa[what].delete()
+    assert AuditEntry.objects.count() == entries
+    assert type(alfa[what]).objects.filter(pk=alfa[what].pk).exists()

@@ -30,6 +30,16 @@ class Migration(migrations.Migration):
         migrations.RunPython(store_launchers, migrations.RunPython.noop, elidable=True),
         migrations.AlterField(
             model_name='auditentry',
+            name='team',
+            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='audit_entries', to='promptopt.team'),
+        ),
+        migrations.AlterField(
+            model_name='auditentry',
+            name='version',
+            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='audit_entries', to='optimization.promptversion'),
+        ),
+        migrations.AlterField(
+            model_name='auditentry',
             name='actor',
             field=models.ForeignKey(null=True, on_delete=django.db.models.deletion.PROTECT, to=settings.AUTH_USER_MODEL),
         ),
