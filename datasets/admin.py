@@ -6,39 +6,44 @@ from django.shortcuts import redirect, render
 from django.urls import path
 
 from promptopt.admin import TeamScopedAdmin
-from promptopt.errors import InUse, NotAllowed
+from promptopt.errors import InUse, NotAllowed, PromptOptError
 from promptopt.models import Role, Team
-from promptopt.teams import may
+from promptopt.teams import teams_where
 
 from .models import Dataset, Example
-from .readers import DatasetFileError
 from .services import dataset_delete, dataset_import
 
 
 class DatasetUploadForm(forms.Form):
     team = forms.ModelChoiceField(queryset=Team.objects.none())
     name = forms.CharField(max_length=200)
+    # Bounded like the columns they are stored in, so a long name or a huge seed is an error beside its input.
     file = forms.FileField(help_text="CSV, JSON Lines (.jsonl) or a BIG-bench task.json.")
-    input_field = forms.CharField(required=False, help_text="Detected when empty.")
-    answer_field = forms.CharField(required=False, help_text="Detected when empty.")
-    seed = forms.IntegerField(initial=0)
+    input_field = forms.CharField(max_length=100, required=False, help_text="Detected when empty.")
+    answer_field = forms.CharField(max_length=100, required=False, help_text="Detected when empty.")
+    seed = forms.IntegerField(initial=0, min_value=0, max_value=2**31 - 1)
 
 
 @admin.register(Dataset)
 class DatasetAdmin(TeamScopedAdmin):
+    """Datasets come in through the import service (the "Import a dataset" button) and leave through
+    dataset_delete; an editor of the team may rename one or change its description, never its team."""
+
+    editable_fields = ("name", "description")
     list_display = ["name", "team", "source_format", "example_count", "created_by", "created_at"]
     list_filter = ["source_format", "team"]
     search_fields = ["name", "description"]
-    readonly_fields = ["source_format", "source_filename", "input_field", "answer_field", "split_seed",
-                       "metadata", "created_by", "created_at", "split_counts"]
+    readonly_fields = ["created_at", "split_counts"]
+
+    def has_import_permission(self, request):
+        return request.user.has_perm("datasets.add_dataset") and self.holds(request, None, Role.EDITOR)
 
     def has_add_permission(self, request):
-        return False  # datasets come in through the import service: see the "Import" button
+        return False  # the import page instead
 
-    def has_delete_permission(self, request, obj=None):
-        # Offered to editors of the dataset's team; Django's own page refuses datasets that runs used.
-        allowed = super().has_delete_permission(request, obj)
-        return allowed and (obj is None or may(request.user, obj.team, Role.EDITOR))
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "has_import_permission": self.has_import_permission(request)}
+        return super().changelist_view(request, extra_context)
 
     def delete_model(self, request, obj):
         try:
@@ -63,10 +68,10 @@ class DatasetAdmin(TeamScopedAdmin):
                 *super().get_urls()]
 
     def import_view(self, request):
-        teams = Team.objects.all() if request.user.is_superuser else Team.objects.filter(
-            memberships__user=request.user, memberships__role__in=["editor", "approver"])
+        if not self.has_import_permission(request):
+            raise PermissionDenied("Importing a dataset takes the permission to add datasets and the editor role.")
         form = DatasetUploadForm(request.POST or None, request.FILES or None)
-        form.fields["team"].queryset = teams
+        form.fields["team"].queryset = teams_where(request.user, Role.EDITOR)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             try:
@@ -75,7 +80,7 @@ class DatasetAdmin(TeamScopedAdmin):
                     input_field=data["input_field"] or None, answer_field=data["answer_field"] or None,
                     seed=data["seed"], created_by=request.user,
                 )
-            except DatasetFileError as exc:
+            except PromptOptError as exc:  # DatasetFileError, or NotAllowed if the role went meanwhile
                 form.add_error("file", f"{exc.message} Nothing was imported.")
             else:
                 messages.success(request, f"Imported {dataset.examples.count()} examples into {dataset.name}.")
@@ -87,13 +92,24 @@ class DatasetAdmin(TeamScopedAdmin):
 
 @admin.register(Example)
 class ExampleAdmin(TeamScopedAdmin):
+    """Examples come in with their dataset's import. An editor may correct one until a run has scored the dataset;
+    after that its examples are the evidence of the run's scores and stay as they are (import a corrected copy)."""
+
     team_path = "dataset__team"
+    editable_fields = ("input", "expected", "alternatives", "choices", "metadata", "split")
     list_display = ["dataset", "number", "short_input", "expected", "split"]
     list_filter = ["split", "dataset__team", "dataset"]
     search_fields = ["input", "expected"]
-    readonly_fields = ["dataset", "number"]
+    readonly_fields = ["number"]
     exclude = ["position"]  # shown as its number, from 1
     list_select_related = ["dataset"]
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and (obj is None or not self.kept_because(obj))
+
+    def kept_because(self, example):
+        runs = example.dataset.runs.count()
+        return [f"{example}: {runs} run(s) scored its dataset."] if runs else []
 
     @admin.display(description="#", ordering="position")
     def number(self, example):

@@ -104,6 +104,7 @@ def optimizer(run):
                     demonstrations=list(candidate.demonstrations),
                     parent=best,
                     created_by_run=run,
+                    launched_by_id=run.created_by_id,
                     note=candidate.note,
                     predicted_score=predicted.get(candidate.key()),
                 )

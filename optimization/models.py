@@ -45,7 +45,9 @@ class VersionStatus(models.TextChoices):
 class PromptVersion(models.Model):
     """One immutable text of a prompt. Only its status changes after it is saved."""
 
-    CONTENT_FIELDS = ("prompt_id", "number", "system_prompt", "output_instruction", "demonstrations", "parent_id")
+    # What a version is and who or what made it: fixed once saved (the review rules read the last three).
+    CONTENT_FIELDS = ("prompt_id", "number", "system_prompt", "output_instruction", "demonstrations", "parent_id",
+                      "created_by_id", "created_by_run_id", "launched_by_id")
 
     prompt = models.ForeignKey(Prompt, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField(editable=False)
@@ -56,9 +58,15 @@ class PromptVersion(models.Model):
     # [{"input": ..., "output": ...}, ...] shown to the model as earlier turns of the conversation.
     demonstrations = models.JSONField(default=list, blank=True)
     parent = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="children")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    # Who made a version is what the four-eyes rule reads: a user or a run it names cannot be deleted (deactivate
+    # the user instead), so the rule can never be lifted by deleting the record it reads.
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
     created_by_run = models.ForeignKey(
-        "Run", null=True, blank=True, on_delete=models.SET_NULL, related_name="created_versions"
+        "Run", null=True, blank=True, on_delete=models.PROTECT, related_name="created_versions"
+    )
+    launched_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", editable=False,
+        help_text="Who launched the run that made this version: they may not approve it.",
     )
     note = models.TextField(blank=True, help_text="What changed and why.")
     # Set when a run's meta-model picked this candidate out of more proposals, to compare with its measured score.
@@ -173,7 +181,8 @@ class Run(models.Model):
     best_version = models.ForeignKey(
         PromptVersion, null=True, blank=True, on_delete=models.SET_NULL, related_name="runs_won"
     )
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    # Who launched it (the loop copies it onto the versions it makes): deleting that user is refused.
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
 
     # Parameters, fixed at creation. These fields are their one declaration: the launch page, the API and
     # `manage.py optimize` are generated from them (default, bounds, choices, help), and run_create checks them.
@@ -375,9 +384,10 @@ class CachedResponse(models.Model):
 class AuditEntry(models.Model):
     """One transition of a version in the review workflow. Append-only: entries are never changed or deleted."""
 
-    team = models.ForeignKey("promptopt.Team", on_delete=models.CASCADE, related_name="audit_entries")
-    version = models.ForeignKey(PromptVersion, on_delete=models.CASCADE, related_name="audit_entries")
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    # Nothing an entry names can be deleted while it exists: no cascade erases the log either.
+    team = models.ForeignKey("promptopt.Team", on_delete=models.PROTECT, related_name="audit_entries")
+    version = models.ForeignKey(PromptVersion, on_delete=models.PROTECT, related_name="audit_entries")
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT)
     action = models.CharField(max_length=20)
     from_status = models.CharField(max_length=12, choices=VersionStatus.choices)
     to_status = models.CharField(max_length=12, choices=VersionStatus.choices)

@@ -65,8 +65,7 @@ def _to_production(version, by, action, comment):
 
 
 def _check_not_own(version, by, verb):
-    launcher = version.created_by_run.created_by_id if version.created_by_run_id else None
-    if by.pk in (version.created_by_id, launcher):
+    if by.pk in (version.created_by_id, version.launched_by_id):
         how = "made it" if by.pk == version.created_by_id else "launched the run that made it"
         raise NotAllowed(f"You cannot {verb} {version}: you {how}. Another approver must review it.")
 

@@ -154,7 +154,7 @@ TRUSTED_PROXY_COUNT = _number("TRUSTED_PROXY_COUNT", 0, minimum=0)
 AXES_CLIENT_IP_CALLABLE = "promptopt.sign_in.client_address"
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "promptopt.apps.PromptOptAdminConfig",  # django.contrib.admin, on the site of promptopt.admin_site
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -6,6 +6,7 @@ turns that into a 403 page.
 """
 
 from django import forms
+from django.contrib.auth import get_user_model
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
@@ -20,6 +21,24 @@ def teams_of(user):
     if user.is_superuser:
         return Team.objects.all()
     return Team.objects.filter(memberships__user=user)
+
+
+def teams_where(user, role):
+    """The teams in which `user` holds at least `role` (every team for a superuser): the ones to offer for a write."""
+    if not user.is_authenticated:
+        return Team.objects.none()
+    if user.is_superuser:
+        return Team.objects.all()
+    held = [r for r in Role if Membership.RANK[r] >= Membership.RANK[Role(role)]]
+    return Team.objects.filter(memberships__user=user, memberships__role__in=held)
+
+
+def colleagues_of(user):
+    """The people `user` may see by name: members of their teams (everyone for a superuser)."""
+    people = get_user_model().objects.all()
+    if user.is_superuser:
+        return people
+    return people.filter(memberships__team__in=teams_of(user)).distinct()
 
 
 def scoped(queryset, user, team_path="team"):

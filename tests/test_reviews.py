@@ -59,7 +59,7 @@ def test_nobody_approves_a_version_made_by_a_run_they_launched(prompt, approver,
     dataset = Dataset.objects.create(team=team, name="d", source_format="csv")
     run = Run.objects.create(team=team, dataset=dataset, start_version=start, created_by=approver)
     made = PromptVersion.objects.create(prompt=prompt, system_prompt="Better.", created_by_run=run, parent=start,
-                                        status=VersionStatus.CANDIDATE)
+                                        launched_by=run.created_by, status=VersionStatus.CANDIDATE)  # as the loop
     review_request(version=made, by=approver)
     with pytest.raises(NotAllowed, match="launched the run that made it"):
         review_approve(version=made, by=approver)
