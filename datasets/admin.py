@@ -6,12 +6,11 @@ from django.shortcuts import redirect, render
 from django.urls import path
 
 from promptopt.admin import TeamScopedAdmin
-from promptopt.errors import InUse, NotAllowed
+from promptopt.errors import InUse, NotAllowed, PromptOptError
 from promptopt.models import Role, Team
 from promptopt.teams import may
 
 from .models import Dataset, Example
-from .readers import DatasetFileError
 from .services import dataset_delete, dataset_import
 
 
@@ -75,10 +74,11 @@ class DatasetAdmin(TeamScopedAdmin):
                     input_field=data["input_field"] or None, answer_field=data["answer_field"] or None,
                     seed=data["seed"], created_by=request.user,
                 )
-            except DatasetFileError as exc:
+            except PromptOptError as exc:
                 form.add_error("file", f"{exc.message} Nothing was imported.")
             else:
-                messages.success(request, f"Imported {dataset.examples.count()} examples into {dataset.name}.")
+                messages.success(request, f"Imported {dataset.rows_total} examples into {dataset.name}." if
+                                 dataset.is_ready else f"{dataset.name} is being imported by the worker.")
                 return redirect("admin:datasets_dataset_change", dataset.pk)
         context = {**self.admin_site.each_context(request), "form": form, "title": "Import a dataset",
                    "opts": self.model._meta}
@@ -94,6 +94,9 @@ class ExampleAdmin(TeamScopedAdmin):
     readonly_fields = ["dataset", "number"]
     exclude = ["position"]  # shown as its number, from 1
     list_select_related = ["dataset"]
+
+    def get_queryset(self, request):  # not the examples of an import still under way
+        return super().get_queryset(request).filter(dataset__status=Dataset.Status.READY)
 
     @admin.display(description="#", ordering="position")
     def number(self, example):

@@ -2,13 +2,16 @@
 and the API import through `dataset_import`) and the one way a dataset leaves (`dataset_delete`)."""
 
 import os
+import unicodedata
+import uuid
 from datetime import timedelta
 
 import numpy as np
 from django.conf import settings
+from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import ProtectedError
+from django.db.models import F, ProtectedError
 from django.utils import timezone
 from google.api_core.exceptions import NotFound as NotInBucket
 
@@ -22,6 +25,10 @@ from .readers import READERS, DatasetFileError, Header, detect_format
 BATCH_SIZE = 2000
 DEFAULT_RATIOS = (0.6, 0.2, 0.2)
 PENDING_DIR = "uploads/pending"  # files kept in the default storage between an upload's preview and its import
+IMPORTS_DIR = "uploads/importing"  # files waiting for (or being read by) the worker's import
+INT32 = 2**31 - 1  # the largest seed the database keeps
+NAME_LENGTH = Dataset._meta.get_field("name").max_length
+COLUMN_LENGTH = Dataset._meta.get_field("input_field").max_length
 # How the default storage says a file is gone: local disk raises FileNotFoundError, django-storages' GCS NotFound.
 GONE = (FileNotFoundError, NotInBucket)
 
@@ -45,7 +52,45 @@ def _check_ratios(ratios):
         raise DatasetFileError(f"Split ratios must be three non-negative numbers adding up to 1, got {ratios}.")
 
 
-@transaction.atomic
+def _megabytes(setting):
+    return int(getattr(settings, setting) * 1_000_000)
+
+
+def _size(file):
+    size = getattr(file, "size", None)
+    if size is None:
+        size = file.seek(0, os.SEEK_END)
+        file.seek(0)
+    return size
+
+
+def _source_filename(filename):
+    """The file's own name as the dataset keeps it: no folders, no control characters, at most 255 characters
+    (its extension kept)."""
+    name = "".join(char for char in os.path.basename(filename) if unicodedata.category(char)[0] != "C")
+    stem, extension = os.path.splitext(name)
+    extension = extension[:20]
+    return stem[: 255 - len(extension)] + extension
+
+
+def _check_request(team, name, seed, input_field, answer_field):
+    name = (name or "").strip()
+    if not name:
+        raise DatasetFileError("A dataset needs a name.")
+    if len(name) > NAME_LENGTH:
+        raise DatasetFileError(f"A dataset's name has at most {NAME_LENGTH} characters; this one has {len(name)}.")
+    taken = Dataset.objects.filter(team=team, name=name).first()
+    if taken is not None:
+        hint = " (its import failed: delete it, then upload again)" if taken.status == Dataset.Status.FAILED else ""
+        raise DatasetFileError(f"Team {team} already has a dataset named {name!r}{hint}; choose another name.")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= INT32:
+        raise DatasetFileError(f"The seed must be a whole number from 0 to {INT32:,}, not {str(seed)[:40]!r}.")
+    for what, column in (("input", input_field), ("answer", answer_field)):
+        if column and len(column) > COLUMN_LENGTH:
+            raise DatasetFileError(f"The {what} column's name has at most {COLUMN_LENGTH} characters.")
+    return name
+
+
 def dataset_import(
     *,
     team,
@@ -59,61 +104,117 @@ def dataset_import(
     ratios=DEFAULT_RATIOS,
     created_by=None,
     description="",
+    in_worker=None,
 ):
     """Import a CSV, JSONL or BIG-bench file as a new dataset, all or nothing.
 
-    The file is read twice: once to check every row and count them (so the seeded split has exact
-    sizes and a bad row is found before anything is written), once to insert in batches.
+    A file up to DATASET_WORKER_IMPORT_MB is imported here and now, in one transaction. A larger one (or any, with
+    `in_worker=True`; never, with False) is copied to the default storage and imported by the worker: the dataset
+    comes back `importing`, and `dataset_import_queued` makes it `ready` or `failed`.
     """
     require_role(created_by, team, Role.EDITOR)
-    name = (name or "").strip()
-    if not name:
-        raise DatasetFileError("A dataset needs a name.")
-    if Dataset.objects.filter(team=team, name=name).exists():
-        raise DatasetFileError(f"Team {team} already has a dataset named {name!r}; choose another name.")
+    name = _check_request(team, name, seed, input_field, answer_field)
     _check_ratios(ratios)
+    filename = _source_filename(filename)
     file_format = file_format or detect_format(filename)
     if file_format not in READERS:
         raise DatasetFileError(f"Unknown format {file_format!r}: use csv, jsonl or bigbench.")
+    size = _size(file)
+    if size > _megabytes("DATASET_MAX_FILE_MB"):
+        raise DatasetFileError(file_too_large(filename))
+    if in_worker is None:
+        in_worker = size > _megabytes("DATASET_WORKER_IMPORT_MB")
+    if in_worker and tuple(ratios) != DEFAULT_RATIOS:
+        raise DatasetFileError("A file imported by the worker is split 60/20/20; import it in the foreground "
+                               "(manage.py import_dataset) to choose other ratios.")
+    dataset = Dataset(
+        team=team, name=name, description=description, source_format=file_format, source_filename=filename,
+        input_field=input_field or "", answer_field=answer_field or "", split_seed=seed, created_by=created_by,
+    )
+    if in_worker:
+        return _queue(dataset, file)
+    requested = (dataset.input_field or None, dataset.answer_field or None)
+    with transaction.atomic():
+        header, total, carries_split = _check_rows(dataset, file)
+        _describe(dataset, header, total, carries_split)
+        dataset.save()
+        for batch in _batches(dataset, file, carries_split, ratios, requested):
+            Example.objects.bulk_create(batch)
+    return dataset
 
-    header, rows = _rows(file, file_format, input_field, answer_field)
+
+def file_too_large(filename):
+    return (f"{filename[:80]} is larger than {settings.DATASET_MAX_FILE_MB:g} MB, the largest file a dataset can "
+            "come from (DATASET_MAX_FILE_MB).")
+
+
+def _queue(dataset, file):
+    """Keep the file for the worker and queue its import once the dataset row is committed."""
+    from .tasks import enqueue_import
+
+    file.seek(0)
+    extension = os.path.splitext(dataset.source_filename)[1]
+    dataset.status = Dataset.Status.IMPORTING
+    with transaction.atomic():
+        dataset.upload_path = default_storage.save(f"{IMPORTS_DIR}/{uuid.uuid4().hex}{extension}", File(file))
+        dataset.save()
+        transaction.on_commit(lambda: enqueue_import(dataset.pk))
+    return dataset
+
+
+def _check_rows(dataset, file, on_progress=None):
+    """The first read: check every row and count them, so that the seeded split has exact sizes and a bad row is
+    found before anything is written. Returns the header, the number of rows and whether the file names every
+    row's split."""
+    header, rows = _rows(file, dataset.source_format, dataset.input_field or None, dataset.answer_field or None)
     total, with_split, first_without_split = 0, 0, None
     for row in rows:
         total += 1
+        if total > settings.DATASET_MAX_ROWS:
+            raise DatasetFileError(f"{_where(dataset, row)}: the file has more than {settings.DATASET_MAX_ROWS:,} "
+                                   "examples, the limit (DATASET_MAX_ROWS).")
         if row.split:
             with_split += 1
         elif first_without_split is None:
             first_without_split = row.line
+        if on_progress and total % BATCH_SIZE == 0:
+            on_progress(total)
     if total == 0:
         raise DatasetFileError("The file has a header but no examples.")
     if 0 < with_split < total:
         raise DatasetFileError(
             f"Line {first_without_split}: no split, while other rows name theirs; give every row a split or none."
         )
+    return header, total, with_split == total
 
-    carries_split = with_split == total
+
+def _where(dataset, row):
+    return f"Example {row.line}" if dataset.source_format == Dataset.Format.BIGBENCH else f"Line {row.line}"
+
+
+def _describe(dataset, header, total, carries_split):
+    """What the first read found out: the columns used, what the file says about itself, the count."""
+    dataset.input_field, dataset.answer_field = header.mapping.input_field, header.mapping.answer_field
+    dataset.metadata = header.metadata
+    described = header.metadata.get("description", "")
+    dataset.description = dataset.description or (described if isinstance(described, str) else "")
+    dataset.split_seed = None if carries_split else dataset.split_seed
+    dataset.rows_total = dataset.rows_done = total
+    dataset.status = Dataset.Status.READY
+
+
+def _batches(dataset, file, carries_split, ratios, requested):
+    """The second read: the examples, BATCH_SIZE at a time. `requested`: the columns asked for (None: detect),
+    read the same way as the first read did, whatever the dataset says it found."""
+    _, rows = _rows(file, dataset.source_format, *requested)
     if not carries_split:
-        train, validation, _ = _split_sizes(total, ratios)
-        rank = np.random.default_rng(seed).permutation(total)
+        train, validation, _ = _split_sizes(dataset.rows_total, ratios)
+        rank = np.random.default_rng(dataset.split_seed).permutation(dataset.rows_total)
 
         def split_of(position):
             r = rank[position]
             return Split.TRAIN if r < train else Split.VALIDATION if r < train + validation else Split.TEST
 
-    mapping = header.mapping
-    dataset = Dataset.objects.create(
-        team=team,
-        name=name,
-        description=description or header.metadata.get("description", ""),
-        source_format=file_format,
-        source_filename=os.path.basename(filename),
-        input_field=mapping.input_field,
-        answer_field=mapping.answer_field,
-        split_seed=None if carries_split else seed,
-        metadata=header.metadata,
-        created_by=created_by,
-    )
-    _, rows = _rows(file, file_format, input_field, answer_field)
     batch = []
     for position, row in enumerate(rows):
         batch.append(
@@ -129,20 +230,99 @@ def dataset_import(
             )
         )
         if len(batch) == BATCH_SIZE:
-            Example.objects.bulk_create(batch)
-            batch.clear()
-    Example.objects.bulk_create(batch)
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def dataset_import_queued(*, dataset_id):
+    """The worker's part of an import (see dataset_import): read the kept file, check every row, then save the
+    examples in batches, reporting progress on the dataset row as it goes. The examples only count once the
+    dataset is `ready`; a broken file leaves it `failed`, with the error and no examples.
+
+    Running it again (a worker that died half-way) starts over; on a dataset that is no longer importing (done,
+    failed or deleted) it does nothing."""
+    dataset = Dataset.objects.filter(pk=dataset_id, status=Dataset.Status.IMPORTING).first()
+    if dataset is None:
+        return None
+    requested = (dataset.input_field or None, dataset.answer_field or None)
+    path = dataset.upload_path
+    try:
+        with default_storage.open(dataset.upload_path, "rb") as file:
+            Example.objects.filter(dataset=dataset).delete()  # what an earlier attempt saved
+            _progress(dataset, rows_done=0, rows_total=None)
+            header, total, carries_split = _check_rows(dataset, file, lambda n: _progress(dataset, rows_done=n))
+            _progress(dataset, rows_done=0, rows_total=total)
+            dataset.rows_total = total
+            for batch in _batches(dataset, file, carries_split, DEFAULT_RATIOS, requested):
+                with transaction.atomic():
+                    if not _still_importing(dataset):
+                        return None  # deleted meanwhile
+                    Example.objects.bulk_create(batch)
+                    Dataset.objects.filter(pk=dataset.pk).update(rows_done=F("rows_done") + len(batch))
+            with transaction.atomic():
+                if not _still_importing(dataset):
+                    return None
+                _describe(dataset, header, total, carries_split)
+                dataset.upload_path = ""
+                dataset.save()
+    except DatasetFileError as exc:
+        _fail(dataset, f"{exc.message} Nothing was imported.")
+        return dataset
+    except GONE:
+        _fail(dataset, "The uploaded file is no longer in storage; upload it again.")
+        return dataset
+    except Exception:
+        _fail(dataset, "The import stopped on an unexpected error, which has been logged; upload the file again, "
+                       "or ask the administrator.")
+        raise
+    _delete_upload(path)
     return dataset
 
 
+def _still_importing(dataset):
+    """Lock the dataset row for this batch (dataset_delete waits for it) and say whether it is still importing."""
+    return Dataset.objects.select_for_update().filter(pk=dataset.pk, status=Dataset.Status.IMPORTING).exists()
+
+
+def _progress(dataset, **fields):
+    Dataset.objects.filter(pk=dataset.pk, status=Dataset.Status.IMPORTING).update(**fields)
+
+
+def _fail(dataset, message):
+    with transaction.atomic():
+        if not _still_importing(dataset):
+            return
+        Example.objects.filter(dataset=dataset).delete()
+        Dataset.objects.filter(pk=dataset.pk).update(
+            status=Dataset.Status.FAILED, last_error=message, rows_done=0, upload_path=""
+        )
+    _delete_upload(dataset.upload_path)
+
+
+def _delete_upload(path):
+    if path:
+        try:
+            default_storage.delete(path)
+        except GONE:
+            pass
+
+
+@transaction.atomic
 def dataset_delete(*, dataset, by):
-    """Delete a dataset and its examples. One that runs used is kept: their results refer to its examples."""
+    """Delete a dataset and its examples. One that runs used is kept: their results refer to its examples.
+    One being imported may be deleted too: the worker stops at its next batch."""
     require_role(by, dataset.team, Role.EDITOR)
+    # Wait for a batch the worker is saving, so that the delete sees all of its examples.
+    upload_path = Dataset.objects.select_for_update().filter(pk=dataset.pk).values_list("upload_path", flat=True)
+    upload_path = next(iter(upload_path), "")
     try:
         dataset.delete()
     except ProtectedError:
         raise InUse(f"Dataset {dataset.name} is used by {dataset.runs.count()} run(s); it is kept while their "
                     "results refer to it.") from None
+    transaction.on_commit(lambda: _delete_upload(upload_path))
 
 
 def pending_uploads_expire(*, now=None):
