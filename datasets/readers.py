@@ -179,13 +179,16 @@ def _not_a_number(text):
     raise _NotFinite(text)
 
 
+_DECODER = json.JSONDecoder(parse_float=_finite_float, parse_constant=_not_a_number)
+
+
 def load_json(text, where, base=0):
     """json.loads, with every way it fails as one DatasetFileError naming the line (`where` for a one-line
     document, such as a JSON Lines record). `base` is how deep the records sit in the document (BIG-bench's
     examples: 3), for the field named when the nesting is too deep to parse."""
     prefix = f"{where}: " if where else ""
     try:
-        return json.loads(text, parse_float=_finite_float, parse_constant=_not_a_number)
+        return _DECODER.decode(text)
     except json.JSONDecodeError as exc:
         at = f"{where}: " if where else f"Line {exc.lineno}: "
         raise DatasetFileError(f"{at}invalid JSON ({exc.msg} at column {exc.colno}).") from None
@@ -271,12 +274,15 @@ def _answers(value, where, field_name):
     return answers[0], answers[1:]
 
 
-def _row_from_record(record, mapping, line, where, strict=False):
+def _row_from_record(record, mapping, line, where, strict=False, checked=False):
     """One Row from a record of the file (a dict, field name -> value). `strict`: the values came out of JSON, and
-    an escape may have made a string no database can store."""
-    for key, value in record.items():
-        check_value(key, where)
-        check_value(value, where, key, strict=strict)
+    an escape may have made a string no database can store. `checked`: the record is known to be within limits."""
+    limit = settings.DATASET_MAX_CELL_CHARS
+    for key, value in () if checked else record.items():
+        if len(key) > limit:
+            check_value(key, where)
+        if strict or type(value) is not str or len(value) > limit:  # else fine: a call per cell costs a lot
+            check_value(value, where, key, strict=strict)
     if mapping.input_field not in record or str(record[mapping.input_field] or "").strip() == "":
         raise DatasetFileError(f"{where}: the input ({_quote(mapping.input_field)}) is missing or empty.")
     if mapping.answer_field not in record:
@@ -330,7 +336,7 @@ def read_csv(file, input_field=None, answer_field=None):
 
 
 def read_jsonl(file, input_field=None, answer_field=None):
-    mapping = None
+    mapping, limit = None, settings.DATASET_MAX_CELL_CHARS
     for line, text in enumerate(_text_lines(file), start=1):
         if not text.strip():
             continue
@@ -339,13 +345,16 @@ def read_jsonl(file, input_field=None, answer_field=None):
         if not isinstance(record, dict):
             raise DatasetFileError(f"{where}: expected a JSON object per line, got {_json_type(record)}.")
         strict = _UNSTORABLE_ESCAPE.search(text) is not None
+        # A line no longer than a cell may be, with fewer brackets than the nesting allowed, is within the limits:
+        # no need to walk its values.
+        checked = not strict and len(text) <= limit and text.count("[") + text.count("{") <= MAX_NESTING
         if "target_scores" in record and not answer_field:
             check_value(record["target_scores"], where, "target_scores", strict=strict)
             record = _flatten_target_scores(record, where)
         if mapping is None:
             mapping = detect_mapping(list(record), input_field, answer_field, where=where)
             yield Header(mapping)
-        yield _row_from_record(record, mapping, line, where, strict)
+        yield _row_from_record(record, mapping, line, where, strict, checked)
     if mapping is None:
         raise DatasetFileError("The file is empty.")
 

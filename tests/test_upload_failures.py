@@ -19,6 +19,11 @@ BROKEN = {
                              "Line 2, field 'notes': nested more than 32 levels deep"),
     "100k-deep BIG-bench": ("deep.json", b'{"examples": [{"input": "a", "target": "b"},\n{"input": "c", "target": '
                             + DEEP + b"}]}", "Line 2, field 'target': nested more than 32 levels deep"),
+    "40-deep JSON Lines": ("deep.jsonl", b'{"input": "a", "answer": "b", "m": {"n": ' + b"[" * 40 + b"]" * 40
+                           + b"}}\n", "Line 1, field 'm': nested more than 32 levels deep"),
+    "a JSON value past the cell limit": ("long.jsonl", b'{"input": "a", "answer": "b", "m": ["' + b"x" * 60_000
+                                         + b'", "' + b"y" * 60_000 + b'"]}\n',
+                                         "Line 1, field 'm': more than 100,000 characters"),
     "40-deep BIG-bench": ("deep.json", b'{"examples": [{"input": "a", "target": "b", "m": ' + b"[" * 40 + b"]" * 40
                           + b"}]}", "Example 1, field 'm': nested more than 32 levels deep"),
     "100k-deep choices in a CSV cell": ("deep.csv", b'input,answer,choices\nq,a,"' + b"[" * 60_000 + b"]" * 60_000
