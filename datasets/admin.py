@@ -12,6 +12,7 @@ from promptopt.teams import may
 
 from .models import Dataset, Example
 from .services import dataset_delete, dataset_import
+from .uploads import refused_upload
 
 
 class DatasetUploadForm(forms.Form):
@@ -66,6 +67,10 @@ class DatasetAdmin(TeamScopedAdmin):
             memberships__user=request.user, memberships__role__in=["editor", "approver"])
         form = DatasetUploadForm(request.POST or None, request.FILES or None)
         form.fields["team"].queryset = teams
+        refused = request.method == "POST" and refused_upload(request)
+        if refused:  # skipped as it arrived: say why, not "this field is required"
+            form.full_clean()
+            form.errors["file"] = form.error_class([refused])
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             try:

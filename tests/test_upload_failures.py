@@ -246,3 +246,15 @@ def test_a_file_under_the_limits_still_imports_as_before(person, team):
     assert response.status_code == 302
     example = Dataset.objects.get().examples.first()
     assert example.metadata == {"notes": {"level": [[1, 2], [3]]}, "emoji": "😀"}
+
+
+def test_the_admin_import_names_the_line_and_the_size_limit(admin_client, team, settings):
+    filename, content, message = BROKEN["100k-deep JSON Lines"]
+    response = admin_client.post("/admin/datasets/dataset/import/", {"team": team.pk, "name": "b", "seed": 0,
+                                                                     "file": SimpleUploadedFile(filename, content)})
+    assert response.status_code == 200 and message in page_text(response)
+    settings.DATASET_MAX_FILE_MB = 1
+    response = admin_client.post("/admin/datasets/dataset/import/", {"team": team.pk, "name": "b", "seed": 0,
+                                                                     "file": SimpleUploadedFile("sums.csv", BIG)})
+    assert response.status_code == 200 and "sums.csv is larger than 1 MB" in page_text(response)
+    assert nothing_imported()
