@@ -1,8 +1,10 @@
 """Datasets over the REST API: list, upload (the same import as the pages and the command), detail, examples, delete."""
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db.models import Q
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -104,7 +106,13 @@ class DatasetListView(ApiConventions, APIView):
         responses=documented({201: DatasetDetailSerializer, 202: DatasetDetailSerializer}, 400, 403, 404),
     )
     def post(self, request):
-        _ = request.data  # parse the body now: the upload handlers note a file too large as they skip it
+        try:
+            _ = request.data  # parse the body now: the upload handlers note a file too large as they skip it
+        except RequestDataTooBig:  # Django's limit on the fields other than files, DATA_UPLOAD_MAX_MEMORY_SIZE
+            raise exceptions.ValidationError(
+                f"The fields besides the file are larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes; "
+                "send the dataset as the `file` part."
+            ) from None
         refused = refused_upload(request)
         if refused:
             raise DatasetFileError(refused)

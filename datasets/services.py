@@ -134,9 +134,9 @@ def dataset_import(
     if in_worker:
         return _queue(dataset, file)
     requested = (dataset.input_field or None, dataset.answer_field or None)
+    header, total, carries_split = _check_rows(dataset, file)  # before the transaction: SQLite locks at its start
+    _describe(dataset, header, total, carries_split)
     with transaction.atomic():
-        header, total, carries_split = _check_rows(dataset, file)
-        _describe(dataset, header, total, carries_split)
         dataset.save()
         for batch in _batches(dataset, file, carries_split, ratios, requested):
             Example.objects.bulk_create(batch)

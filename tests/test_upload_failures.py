@@ -258,3 +258,11 @@ def test_the_admin_import_names_the_line_and_the_size_limit(admin_client, team, 
                                                                      "file": SimpleUploadedFile("sums.csv", BIG)})
     assert response.status_code == 200 and "sums.csv is larger than 1 MB" in page_text(response)
     assert nothing_imported()
+
+
+def test_fields_past_djangos_own_limit_are_a_400_over_the_api(editor, team, settings):
+    response = token_client(editor).post("/api/v1/datasets/", {"name": "x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1),
+                                                               "team": team.pk}, format="multipart")
+    assert response.status_code == 400
+    assert error_of(response)["message"] == ("The fields besides the file are larger than 2,621,440 bytes; send the "
+                                             "dataset as the `file` part.")
