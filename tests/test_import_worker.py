@@ -194,3 +194,18 @@ def test_a_small_file_is_still_imported_in_the_request(editor, team, settings, q
     settings.DATASET_WORKER_IMPORT_MB = 2
     response = api_upload(token_client(editor), team)
     assert response.status_code == 201 and response.json()["examples"] == 10 and queued == []
+
+
+def test_the_worker_reads_the_file_from_google_cloud_storage(person, team, queued, gcs_bucket):
+    preview = person.post("/datasets/upload/", {"file": SimpleUploadedFile("sums.csv", CSV), "team": team.pk,
+                                                "preview": "1"})
+    token = preview.context["form"]["upload"].value()
+    response = person.post("/datasets/upload/", {"upload": token, "name": "sums", "team": team.pk, "import": "1"})
+    assert response.status_code == 302
+    (blob,) = gcs_bucket.list_blobs(prefix="uploads/")  # the preview's copy is gone, the worker's is there
+    assert blob.name.startswith(f"{services.IMPORTS_DIR}/") and blob.download_as_bytes() == CSV
+
+    tasks.import_dataset(Dataset.objects.get().pk)
+
+    assert Dataset.objects.get().is_ready and Example.objects.count() == 10
+    assert list(gcs_bucket.list_blobs(prefix="uploads/")) == []
