@@ -1,6 +1,7 @@
 """Writes with rules about datasets: the one way examples get into PromptOpt (the command, the admin, the pages
 and the API import through `dataset_import`) and the one way a dataset leaves (`dataset_delete`)."""
 
+import math
 import os
 import unicodedata
 import uuid
@@ -48,7 +49,7 @@ def _split_sizes(total, ratios):
 
 
 def _check_ratios(ratios):
-    if len(ratios) != 3 or any(r < 0 for r in ratios) or abs(sum(ratios) - 1) > 1e-6:
+    if len(ratios) != 3 or not all(math.isfinite(r) and r >= 0 for r in ratios) or abs(sum(ratios) - 1) > 1e-6:
         raise DatasetFileError(f"Split ratios must be three non-negative numbers adding up to 1, got {ratios}.")
 
 

@@ -266,3 +266,12 @@ def test_fields_past_djangos_own_limit_are_a_400_over_the_api(editor, team, sett
     assert response.status_code == 400
     assert error_of(response)["message"] == ("The fields besides the file are larger than 2,621,440 bytes; send the "
                                              "dataset as the `file` part.")
+
+
+@pytest.mark.parametrize("ratios", ["nan,nan,nan", "inf,0,0", "0.5,0.5", "0.7,0.7,-0.4", "a,b,c"])
+def test_odd_split_ratios_on_the_command_line_are_a_clear_error(team, tmp_path, ratios):
+    path = tmp_path / "sums.csv"
+    path.write_bytes(CSV)
+    with pytest.raises(CommandError, match="(Split ratios must be three non-negative numbers|expected three numbers)"):
+        call_command("import_dataset", str(path), name="s", team=team.name, split=ratios)
+    assert nothing_imported()
