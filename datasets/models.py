@@ -49,6 +49,9 @@ class Dataset(models.Model):
     last_error = models.TextField(blank=True, help_text="Why the import failed, for a person.")
     upload_path = models.CharField(max_length=255, blank=True, help_text="The file waiting for the worker, in "
                                                                          "the default storage.")
+    # The worker importing it, and until when it holds the import without news (datasets.services).
+    lease_token = models.CharField(max_length=32, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
 
     objects = DatasetQuerySet.as_manager()
 

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.db.models import F, ProtectedError
+from django.db.models import F, ProtectedError, Q
 from django.utils import timezone
 from google.api_core.exceptions import NotFound as NotInBucket
 
@@ -28,6 +28,7 @@ DEFAULT_RATIOS = (0.6, 0.2, 0.2)
 PENDING_DIR = "uploads/pending"  # files kept in the default storage between an upload's preview and its import
 IMPORTS_DIR = "uploads/importing"  # files waiting for (or being read by) the worker's import
 INT32 = 2**31 - 1  # the largest seed the database keeps
+IMPORT_LEASE = timedelta(minutes=2)  # how long a worker holds an import without news; renewed every BATCH_SIZE rows
 NAME_LENGTH = Dataset._meta.get_field("name").max_length
 COLUMN_LENGTH = Dataset._meta.get_field("input_field").max_length
 # How the default storage says a file is gone: local disk raises FileNotFoundError, django-storages' GCS NotFound.
@@ -242,9 +243,10 @@ def dataset_import_queued(*, dataset_id):
     examples in batches, reporting progress on the dataset row as it goes. The examples only count once the
     dataset is `ready`; a broken file leaves it `failed`, with the error and no examples.
 
-    Running it again (a worker that died half-way) starts over; on a dataset that is no longer importing (done,
-    failed or deleted) it does nothing."""
-    dataset = Dataset.objects.filter(pk=dataset_id, status=Dataset.Status.IMPORTING).first()
+    The worker holds the import by a lease it renews at every batch. Running this again while another worker holds
+    it, or once the dataset is done, failed or deleted, does nothing; after a worker died (its lease expired) it
+    starts over."""
+    dataset = _claim(dataset_id)
     if dataset is None:
         return None
     requested = (dataset.input_field or None, dataset.answer_field or None)
@@ -258,16 +260,16 @@ def dataset_import_queued(*, dataset_id):
             dataset.rows_total = total
             for batch in _batches(dataset, file, carries_split, DEFAULT_RATIOS, requested):
                 with transaction.atomic():
-                    if not _still_importing(dataset):
-                        return None  # deleted meanwhile
+                    _lock(dataset)
                     Example.objects.bulk_create(batch)
-                    Dataset.objects.filter(pk=dataset.pk).update(rows_done=F("rows_done") + len(batch))
+                    _progress(dataset, rows_done=F("rows_done") + len(batch))
             with transaction.atomic():
-                if not _still_importing(dataset):
-                    return None
+                _lock(dataset)
                 _describe(dataset, header, total, carries_split)
-                dataset.upload_path = ""
+                dataset.upload_path, dataset.lease_token, dataset.lease_until = "", "", None
                 dataset.save()
+    except _Lost:
+        return None  # deleted meanwhile, or taken over by another worker after this one stalled
     except DatasetFileError as exc:
         _fail(dataset, f"{exc.message} Nothing was imported.")
         return dataset
@@ -282,24 +284,56 @@ def dataset_import_queued(*, dataset_id):
     return dataset
 
 
-def _still_importing(dataset):
-    """Lock the dataset row for this batch (dataset_delete waits for it) and say whether it is still importing."""
-    return Dataset.objects.select_for_update().filter(pk=dataset.pk, status=Dataset.Status.IMPORTING).exists()
+class _Lost(Exception):
+    """The import is no longer this worker's: the dataset was deleted, or another worker took it over."""
+
+
+def _claim(dataset_id):
+    """Take the import if the dataset is importing and no live worker holds it; the dataset, or None."""
+    now, token = timezone.now(), uuid.uuid4().hex
+    claimed = (
+        Dataset.objects.filter(pk=dataset_id, status=Dataset.Status.IMPORTING)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
+        .update(lease_token=token, lease_until=now + IMPORT_LEASE)
+    )
+    return Dataset.objects.get(pk=dataset_id) if claimed == 1 else None
+
+
+def _held(dataset):
+    return Dataset.objects.filter(pk=dataset.pk, status=Dataset.Status.IMPORTING, lease_token=dataset.lease_token)
 
 
 def _progress(dataset, **fields):
-    Dataset.objects.filter(pk=dataset.pk, status=Dataset.Status.IMPORTING).update(**fields)
+    """Record how far the import is and renew the lease."""
+    if _held(dataset).update(lease_until=timezone.now() + IMPORT_LEASE, **fields) != 1:
+        raise _Lost()
+
+
+def _lock(dataset):
+    """Lock the dataset row for this transaction (dataset_delete waits for it), if the import is still ours."""
+    if not _held(dataset).select_for_update().exists():
+        raise _Lost()
 
 
 def _fail(dataset, message):
     with transaction.atomic():
-        if not _still_importing(dataset):
+        if not _held(dataset).select_for_update().exists():
             return
         Example.objects.filter(dataset=dataset).delete()
-        Dataset.objects.filter(pk=dataset.pk).update(
-            status=Dataset.Status.FAILED, last_error=message, rows_done=0, upload_path=""
-        )
+        _held(dataset).update(status=Dataset.Status.FAILED, last_error=message, rows_done=0, upload_path="",
+                              lease_token="", lease_until=None)
     _delete_upload(dataset.upload_path)
+
+
+def imports_stalled(*, now=None):
+    """The ids of imports whose worker died (its lease expired), or whose task was lost (never claimed in an
+    hour): the schedule in migration 0003 queues them again."""
+    now = now or timezone.now()
+    return list(
+        Dataset.objects.filter(status=Dataset.Status.IMPORTING)
+        .filter(Q(lease_until__lt=now) | Q(lease_until__isnull=True, created_at__lt=now - timedelta(hours=1)))
+        .values_list("pk", flat=True)
+    )
 
 
 def _delete_upload(path):

@@ -2,7 +2,7 @@
 
 from django_q.tasks import async_task
 
-from .services import dataset_import_queued, pending_uploads_expire
+from .services import dataset_import_queued, imports_stalled, pending_uploads_expire
 
 
 def enqueue_import(dataset_id):
@@ -13,6 +13,15 @@ def enqueue_import(dataset_id):
 def import_dataset(dataset_id):
     """Queued by dataset_import for a file too large to read inside a web request."""
     dataset_import_queued(dataset_id=dataset_id)
+
+
+def recover_stalled_imports():
+    """Every five minutes (the schedule made in migration 0003): queue again the imports whose worker died. A task
+    queued twice is harmless: the second finds the import held, or done."""
+    ids = imports_stalled()
+    for dataset_id in ids:
+        enqueue_import(dataset_id)
+    return ids
 
 
 def expire_pending_uploads():

@@ -89,16 +89,16 @@ def test_progress_is_shown_while_nothing_of_the_dataset_is_visible(editor, team,
     assert f'hx-get="/datasets/{dataset.pk}/import/"' in page and 'hx-trigger="every 2s"' in page
 
     seen = []
-    still_importing = services._still_importing
+    lock = services._lock
 
     def look(dataset_row):  # before each batch is saved: what a person sees at that moment
         fragment = person.get(f"/datasets/{dataset.pk}/import/", HTTP_HX_REQUEST="true").content.decode()
         api = token_client(editor).get(f"/api/v1/datasets/{dataset.pk}/examples/")
         listed = token_client(editor).get("/api/v1/datasets/").json()["results"][0]["examples"]
         seen.append((" ".join(fragment.split()), Example.objects.count(), api.status_code, listed))
-        return still_importing(dataset_row)
+        return lock(dataset_row)
 
-    monkeypatch.setattr(services, "_still_importing", look)
+    monkeypatch.setattr(services, "_lock", look)
     tasks.import_dataset(dataset.pk)
 
     saving = [fragment for fragment, *_ in seen if "saving the examples" in fragment]
@@ -209,3 +209,59 @@ def test_the_worker_reads_the_file_from_google_cloud_storage(person, team, queue
 
     assert Dataset.objects.get().is_ready and Example.objects.count() == 10
     assert list(gcs_bucket.list_blobs(prefix="uploads/")) == []
+
+
+def test_an_import_a_live_worker_holds_is_not_taken_twice(editor, team, queued):
+    dataset = services.dataset_import(team=team, name="sums", file=SimpleUploadedFile("s.csv", CSV),
+                                      filename="s.csv", created_by=editor)
+    assert services._claim(dataset.pk) is not None  # a worker took it and is reading
+    tasks.import_dataset(dataset.pk)  # the same task, delivered twice
+    dataset.refresh_from_db()
+    assert dataset.status == "importing" and not Example.objects.exists()
+    assert services.imports_stalled() == []  # its lease is live
+
+
+def test_the_import_of_a_worker_that_died_is_queued_again_and_starts_over(editor, team, queued, monkeypatch):
+    monkeypatch.setattr(services, "BATCH_SIZE", 3)
+    dataset = services.dataset_import(team=team, name="sums", file=SimpleUploadedFile("s.csv", CSV),
+                                      filename="s.csv", created_by=editor)
+    lock = services._lock
+
+    def die_after_two_batches(dataset_row):
+        if Example.objects.count() == 6:
+            raise KeyboardInterrupt  # the worker is killed: nothing of ours runs after this
+        return lock(dataset_row)
+
+    monkeypatch.setattr(services, "_lock", die_after_two_batches)
+    with pytest.raises(KeyboardInterrupt):
+        tasks.import_dataset(dataset.pk)
+    monkeypatch.setattr(services, "_lock", lock)
+    dataset.refresh_from_db()
+    assert (dataset.status, dataset.rows_done, Example.objects.count()) == ("importing", 6, 6)
+    assert tasks.recover_stalled_imports() == []  # its lease has not run out yet
+
+    Dataset.objects.filter(pk=dataset.pk).update(lease_until=dataset.lease_until - services.IMPORT_LEASE * 2)
+    assert tasks.recover_stalled_imports() == [dataset.pk]
+    assert queued[-1] == ("datasets.tasks.import_dataset", dataset.pk)
+    tasks.import_dataset(dataset.pk)
+    dataset.refresh_from_db()
+    assert (dataset.status, dataset.rows_done, Example.objects.count()) == ("ready", 10, 10)
+    assert sorted(Example.objects.values_list("position", flat=True)) == list(range(10))
+
+
+def test_a_worker_whose_import_was_taken_over_stops_without_touching_it(editor, team, queued, monkeypatch):
+    monkeypatch.setattr(services, "BATCH_SIZE", 3)
+    dataset = services.dataset_import(team=team, name="sums", file=SimpleUploadedFile("s.csv", CSV),
+                                      filename="s.csv", created_by=editor)
+    progress = services._progress
+
+    def taken_over(dataset_row, **fields):
+        if fields.get("rows_done") == 6:  # while it checks the rows, another worker claims the import
+            Dataset.objects.filter(pk=dataset.pk).update(lease_token="another worker")
+        return progress(dataset_row, **fields)
+
+    monkeypatch.setattr(services, "_progress", taken_over)
+    tasks.import_dataset(dataset.pk)
+    dataset.refresh_from_db()
+    assert (dataset.status, dataset.last_error, dataset.lease_token) == ("importing", "", "another worker")
+    assert dataset.rows_done == 3 and not Example.objects.exists()  # its last progress was before the takeover
