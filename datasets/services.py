@@ -233,7 +233,7 @@ def _batches(dataset, file, carries_split, ratios, requested):
         )
         if len(batch) == BATCH_SIZE:
             yield batch
-            batch = []
+            batch.clear()  # the same list: the caller's name for it would keep a second batch alive
     if batch:
         yield batch
 
