@@ -53,7 +53,7 @@ class DatasetAdmin(TeamScopedAdmin):
 
     @admin.display(description="examples")
     def example_count(self, dataset):
-        return dataset.examples.count()
+        return dataset.examples.count() if dataset.is_ready else dataset.get_status_display()  # none half-imported
 
     def split_counts(self, dataset):
         return ", ".join(f"{split} {n}" for split, n in dataset.split_counts().items())

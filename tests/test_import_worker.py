@@ -80,7 +80,8 @@ def test_the_worker_splits_as_the_foreground_does(editor, team, queued, tmp_path
     assert splits[0] == splits[1]
 
 
-def test_progress_is_shown_while_nothing_of_the_dataset_is_visible(editor, team, person, queued, monkeypatch):
+def test_progress_is_shown_while_nothing_of_the_dataset_is_visible(editor, team, person, queued, monkeypatch,
+                                                                   admin_client):
     monkeypatch.setattr(services, "BATCH_SIZE", 4)
     dataset = services.dataset_import(team=team, name="sums", file=SimpleUploadedFile("s.csv", CSV),
                                       filename="s.csv", created_by=editor)
@@ -95,6 +96,10 @@ def test_progress_is_shown_while_nothing_of_the_dataset_is_visible(editor, team,
         fragment = person.get(f"/datasets/{dataset.pk}/import/", HTTP_HX_REQUEST="true").content.decode()
         api = token_client(editor).get(f"/api/v1/datasets/{dataset.pk}/examples/")
         listed = token_client(editor).get("/api/v1/datasets/").json()["results"][0]["examples"]
+        in_admin = admin_client.get("/admin/datasets/example/").content.decode()
+        assert "0 examples" in in_admin and "What is" not in in_admin
+        assert "<td class=\"field-example_count\">Importing</td>" in admin_client.get(
+            "/admin/datasets/dataset/").content.decode()
         seen.append((" ".join(fragment.split()), Example.objects.count(), api.status_code, listed))
         return lock(dataset_row)
 
