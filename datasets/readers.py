@@ -279,8 +279,8 @@ def _row_from_record(record, mapping, line, where, strict=False, checked=False):
     an escape may have made a string no database can store. `checked`: the record is known to be within limits."""
     limit = settings.DATASET_MAX_CELL_CHARS
     for key, value in () if checked else record.items():
-        if len(key) > limit:
-            check_value(key, where)
+        if strict or len(key) > limit:
+            check_value(key, where, strict=strict)
         if strict or type(value) is not str or len(value) > limit:  # else fine: a call per cell costs a lot
             check_value(value, where, key, strict=strict)
     if mapping.input_field not in record or str(record[mapping.input_field] or "").strip() == "":

@@ -48,6 +48,8 @@ BROKEN = {
                             "Line 1: a number in the JSON has too many digits"),
     "an escaped NUL": ("nul.jsonl", GOOD_LINE + b'{"input": "a\\u0000", "answer": "b"}\n',
                        "Line 2, field 'input': holds a NUL character or half of a surrogate pair"),
+    "an escaped NUL in a field's name": ("nul.jsonl", b'{"input": "a", "answer": "b", "note\\u0000": 1}\n',
+                                         "Line 1: holds a NUL character"),
     "a lone surrogate": ("half.json", b'{"examples": [{"input": "a\\ud800", "target": "b"}]}',
                          "Example 1, field 'input': holds a NUL character or half of a surrogate pair"),
     "a column named twice": ("twice.csv", b"input,answer,note,note\nq,a,1,2\n", "names the column 'note' twice"),
