@@ -95,8 +95,10 @@ def dataset_upload(request):
 
 
 def _limits():
-    return {name.lower(): getattr(settings, f"DATASET_{name}")
-            for name in ("MAX_FILE_MB", "MAX_ROWS", "MAX_CELL_CHARS", "WORKER_IMPORT_MB")}
+    """The limits the upload page states, as a person reads numbers: 100 MB, 1,000,000 examples."""
+    return {"max_file_mb": f"{settings.DATASET_MAX_FILE_MB:g}", "max_rows": f"{settings.DATASET_MAX_ROWS:,}",
+            "max_cell_chars": f"{settings.DATASET_MAX_CELL_CHARS:,}",
+            "worker_import_mb": f"{settings.DATASET_WORKER_IMPORT_MB:g}"}
 
 
 def _carry(form, **values):

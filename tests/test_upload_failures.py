@@ -184,7 +184,7 @@ def test_the_page_states_the_limits(person, settings):
     settings.DATASET_MAX_FILE_MB, settings.DATASET_MAX_ROWS, settings.DATASET_MAX_CELL_CHARS = 7, 5000, 900
     settings.DATASET_WORKER_IMPORT_MB = 0.5
     page = page_text(person.get("/datasets/upload/"))
-    assert "Up to 7 MB, 5000 examples and 900 characters per field" in page
+    assert "Up to 7 MB, 5,000 examples and 900 characters per field" in page
     assert "A file over 0.5 MB is imported in the background" in page
 
 
