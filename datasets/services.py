@@ -107,12 +107,14 @@ def dataset_import(
     created_by=None,
     description="",
     in_worker=None,
+    kept_path=None,
 ):
     """Import a CSV, JSONL or BIG-bench file as a new dataset, all or nothing.
 
     A file up to DATASET_WORKER_IMPORT_MB is imported here and now, in one transaction. A larger one (or any, with
     `in_worker=True`; never, with False) is copied to the default storage and imported by the worker: the dataset
-    comes back `importing`, and `dataset_import_queued` makes it `ready` or `failed`.
+    comes back `importing`, and `dataset_import_queued` makes it `ready` or `failed`. `kept_path`: where the default
+    storage already holds `file` (the upload page's preview kept it): the worker's copy is then that file, moved.
     """
     require_role(created_by, team, Role.EDITOR)
     name = _check_request(team, name, seed, input_field, answer_field)
@@ -134,7 +136,7 @@ def dataset_import(
         input_field=input_field or "", answer_field=answer_field or "", split_seed=seed, created_by=created_by,
     )
     if in_worker:
-        return _queue(dataset, file)
+        return _queue(dataset, file, kept_path)
     requested = (dataset.input_field or None, dataset.answer_field or None)
     header, total, carries_split = _check_rows(dataset, file)  # before the transaction: SQLite locks at its start
     _describe(dataset, header, total, carries_split)
@@ -150,18 +152,41 @@ def file_too_large(filename):
             "come from (DATASET_MAX_FILE_MB).")
 
 
-def _queue(dataset, file):
+def _queue(dataset, file, kept_path=None):
     """Keep the file for the worker and queue its import once the dataset row is committed."""
     from .tasks import enqueue_import
 
     file.seek(0)
-    extension = os.path.splitext(dataset.source_filename)[1]
+    name = f"{IMPORTS_DIR}/{uuid.uuid4().hex}{os.path.splitext(dataset.source_filename)[1]}"
     dataset.status = Dataset.Status.IMPORTING
     with transaction.atomic():
-        dataset.upload_path = default_storage.save(f"{IMPORTS_DIR}/{uuid.uuid4().hex}{extension}", File(file))
+        dataset.upload_path = _move(kept_path, name) if kept_path else default_storage.save(name, File(file))
         dataset.save()
         transaction.on_commit(lambda: enqueue_import(dataset.pk))
     return dataset
+
+
+def _move(path, name):
+    """Move the default storage's file at `path` to `name`, without reading it through this process where the
+    storage can: a rename on local disk, a copy inside the bucket on Google Cloud Storage (a 100 MB file would
+    otherwise go down to the web process and back up, inside the request)."""
+    try:
+        source = default_storage.path(path)
+    except NotImplementedError:  # not on a local disk
+        bucket = getattr(default_storage, "bucket", None)
+        if bucket is None:
+            with default_storage.open(path, "rb") as file:
+                name = default_storage.save(name, file)
+            default_storage.delete(path)
+            return name
+        blob = bucket.blob(path)
+        bucket.copy_blob(blob, bucket, name)
+        blob.delete()
+        return name
+    target = default_storage.path(name)
+    os.makedirs(os.path.dirname(target), exist_ok=True)
+    os.replace(source, target)
+    return name
 
 
 def _check_rows(dataset, file, on_progress=None):

@@ -72,7 +72,7 @@ def dataset_upload(request):
                 dataset = dataset_import(
                     team=data["team"], name=name, file=file, filename=filename, seed=data["seed"],
                     input_field=data["input_field"] or None, answer_field=data["answer_field"] or None,
-                    created_by=request.user,
+                    created_by=request.user, kept_path=path,
                 )
             else:
                 context["preview"] = preview(
@@ -135,7 +135,10 @@ def _forget(request, token):
     pending = request.session.get(SESSION_KEY, {})
     kept = pending.pop(token, None)
     if kept is not None:
-        default_storage.delete(kept["path"])
+        try:
+            default_storage.delete(kept["path"])
+        except GONE:  # moved for the worker's import, or expired
+            pass
         request.session[SESSION_KEY] = pending
 
 

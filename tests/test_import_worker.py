@@ -134,10 +134,16 @@ def test_a_dataset_still_importing_cannot_be_used(editor, team, person, queued):
 
 def test_a_broken_large_file_ends_failed_with_the_line_and_no_examples(editor, team, person, queued,
                                                                        large_is_small):
-    response = person.post("/datasets/upload/", {"file": SimpleUploadedFile("sums.csv", BROKEN), "team": team.pk,
-                                                 "import": "1"}, follow=True)
+    preview = person.post("/datasets/upload/", {"file": SimpleUploadedFile("sums.csv", BROKEN), "team": team.pk,
+                                                "preview": "1"})
+    (kept,) = (large_is_small / "uploads" / "pending").glob("*")
+    inode = kept.stat().st_ino
+    response = person.post("/datasets/upload/", {"upload": preview.context["form"]["upload"].value(), "name": "sums",
+                                                 "team": team.pk, "import": "1"}, follow=True)
     assert "sums is being imported in the background" in html.unescape(response.content.decode())
     dataset = Dataset.objects.get()
+    assert list((large_is_small / "uploads" / "pending").glob("*")) == []
+    assert (large_is_small / dataset.upload_path).stat().st_ino == inode  # moved for the worker, not copied
 
     tasks.import_dataset(dataset.pk)
 
