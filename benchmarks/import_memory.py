@@ -40,7 +40,7 @@ def main():
         tracemalloc.start()
         started = time.perf_counter()
         with open(path, "rb") as file:
-            dataset = dataset_import(team=team, name="big", file=file, filename="big.csv")
+            dataset = dataset_import(team=team, name="big", file=file, filename="big.csv", in_worker=False)
         elapsed = time.perf_counter() - started
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()

@@ -12,6 +12,7 @@ from promptopt.teams import teams_where
 
 from .models import Dataset, Example
 from .services import dataset_delete, dataset_import
+from .uploads import refused_upload
 
 
 class DatasetUploadForm(forms.Form):
@@ -58,7 +59,7 @@ class DatasetAdmin(TeamScopedAdmin):
 
     @admin.display(description="examples")
     def example_count(self, dataset):
-        return dataset.examples.count()
+        return dataset.examples.count() if dataset.is_ready else dataset.get_status_display()  # none half-imported
 
     def split_counts(self, dataset):
         return ", ".join(f"{split} {n}" for split, n in dataset.split_counts().items())
@@ -72,6 +73,10 @@ class DatasetAdmin(TeamScopedAdmin):
             raise PermissionDenied("Importing a dataset takes the permission to add datasets and the editor role.")
         form = DatasetUploadForm(request.POST or None, request.FILES or None)
         form.fields["team"].queryset = teams_where(request.user, Role.EDITOR)
+        refused = request.method == "POST" and refused_upload(request)
+        if refused:  # skipped as it arrived: say why, not "this field is required"
+            form.full_clean()
+            form.errors["file"] = form.error_class([refused])
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             try:
@@ -83,7 +88,8 @@ class DatasetAdmin(TeamScopedAdmin):
             except PromptOptError as exc:  # DatasetFileError, or NotAllowed if the role went meanwhile
                 form.add_error("file", f"{exc.message} Nothing was imported.")
             else:
-                messages.success(request, f"Imported {dataset.examples.count()} examples into {dataset.name}.")
+                messages.success(request, f"Imported {dataset.rows_total} examples into {dataset.name}." if
+                                 dataset.is_ready else f"{dataset.name} is being imported by the worker.")
                 return redirect("admin:datasets_dataset_change", dataset.pk)
         context = {**self.admin_site.each_context(request), "form": form, "title": "Import a dataset",
                    "opts": self.model._meta}
@@ -110,6 +116,9 @@ class ExampleAdmin(TeamScopedAdmin):
     def kept_because(self, example):
         runs = example.dataset.runs.count()
         return [f"{example}: {runs} run(s) scored its dataset."] if runs else []
+
+    def get_queryset(self, request):  # not the examples of an import still under way
+        return super().get_queryset(request).filter(dataset__status=Dataset.Status.READY)
 
     @admin.display(description="#", ordering="position")
     def number(self, example):

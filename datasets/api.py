@@ -1,8 +1,10 @@
 """Datasets over the REST API: list, upload (the same import as the pages and the command), detail, examples, delete."""
 
-from django.db.models import Count, Q
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
+from django.db.models import Q
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import serializers, status
+from rest_framework import exceptions, serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -16,22 +18,26 @@ from promptopt.api_auth import (
     in_team_param,
     valid_input,
 )
+from promptopt.errors import PromptOptError
 from promptopt.teams import scoped
 
 from .models import Dataset, Example, Split
-from .services import dataset_delete, dataset_import
-
-INT32 = 2**31 - 1
+from .readers import DatasetFileError
+from .services import INT32, dataset_delete, dataset_import
+from .uploads import refused_upload
 
 
 class DatasetSerializer(serializers.ModelSerializer):
     created_by = serializers.CharField(source="created_by.username", read_only=True, allow_null=True)
-    examples = serializers.IntegerField(source="example_count", read_only=True)
+    examples = serializers.IntegerField(source="example_count", read_only=True,
+                                        help_text="0 until the dataset is ready.")
+    error = serializers.CharField(source="last_error", read_only=True, help_text="Why the import failed.")
 
     class Meta:
         model = Dataset
         fields = ["id", "team", "name", "description", "source_format", "source_filename", "input_field",
-                  "answer_field", "split_seed", "metadata", "examples", "created_by", "created_at"]
+                  "answer_field", "split_seed", "metadata", "examples", "created_by", "created_at",
+                  "status", "rows_done", "rows_total", "error"]
 
 
 class SplitCountsSerializer(serializers.Serializer):
@@ -48,8 +54,11 @@ class DatasetDetailSerializer(DatasetSerializer):
 
 
 class DatasetUploadSerializer(serializers.Serializer):
-    file = serializers.FileField(help_text="CSV, JSON Lines (.jsonl) or a BIG-bench task.json; the name's ending "
-                                           "tells which unless `format` says.")
+    file = serializers.FileField(
+        allow_empty_file=True,  # the readers say "The file is empty." as at the other doors
+        help_text="CSV, JSON Lines (.jsonl) or a BIG-bench task.json; the name's ending tells which unless `format` "
+                  "says. At most DATASET_MAX_FILE_MB; above DATASET_WORKER_IMPORT_MB the worker imports it.",
+    )
     name = serializers.CharField(max_length=200)
     team = TeamField()
     format = serializers.ChoiceField(choices=Dataset.Format.choices, required=False)
@@ -67,7 +76,7 @@ class ExampleSerializer(serializers.ModelSerializer):
 
 
 def _datasets(request):
-    return scoped(Dataset.objects, request.user).select_related("created_by").annotate(example_count=Count("examples"))
+    return scoped(Dataset.objects, request.user).select_related("created_by").with_example_counts()
 
 
 def _dataset(request, pk):
@@ -90,11 +99,23 @@ class DatasetListView(ApiConventions, APIView):
     @extend_schema(
         summary="Upload a dataset",
         description="Imports the whole file or nothing; a file that cannot be read is a 400 `invalid_file` whose "
-                    "message names the line and field at fault. Takes the editor role in the team.",
+                    "message names the line and field at fault. Takes the editor role in the team. A file larger "
+                    "than DATASET_WORKER_IMPORT_MB is imported by the worker: the answer is then a 202 with the "
+                    "dataset `importing`; GET it until it is `ready` (or `failed`, with its `error`).",
         request={"multipart/form-data": DatasetUploadSerializer},
-        responses=documented({201: DatasetDetailSerializer}, 400, 403, 404),
+        responses=documented({201: DatasetDetailSerializer, 202: DatasetDetailSerializer}, 400, 403, 404),
     )
     def post(self, request):
+        try:
+            _ = request.data  # parse the body now: the upload handlers note a file too large as they skip it
+        except RequestDataTooBig:  # Django's limit on the fields other than files, DATA_UPLOAD_MAX_MEMORY_SIZE
+            raise exceptions.ValidationError(
+                f"The fields besides the file are larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE:,} bytes; "
+                "send the dataset as the `file` part."
+            ) from None
+        refused = refused_upload(request)
+        if refused:
+            raise DatasetFileError(refused)
         data = valid_input(DatasetUploadSerializer, request)
         upload = data["file"]
         dataset = dataset_import(
@@ -102,7 +123,8 @@ class DatasetListView(ApiConventions, APIView):
             input_field=data.get("input_field") or None, answer_field=data.get("answer_field") or None,
             seed=data["seed"], created_by=request.user, description=data["description"],
         )
-        return Response(DatasetDetailSerializer(_dataset(request, dataset.pk)).data, status=status.HTTP_201_CREATED)
+        done = status.HTTP_201_CREATED if dataset.is_ready else status.HTTP_202_ACCEPTED
+        return Response(DatasetDetailSerializer(_dataset(request, dataset.pk)).data, status=done)
 
 
 class DatasetDetailView(ApiConventions, APIView):
@@ -128,10 +150,13 @@ class ExampleListView(ApiConventions, APIView):
             OpenApiParameter("split", str, enum=Split.values, description="Only this split."),
             OpenApiParameter("q", str, description="Only examples whose input or answer contains this text."),
         ],
+        description="A dataset that is still importing, or whose import failed, has none to list: a 400 `refused`.",
         responses=documented({200: ExampleSerializer(many=True)}, 400, 404),
     )
     def get(self, request, pk):
         dataset = _dataset(request, pk)
+        if not dataset.is_ready:
+            raise PromptOptError(dataset.why_not_ready())
         examples = dataset.examples.order_by("position")
         split = choice_param(request, "split", Split.values)
         if split:

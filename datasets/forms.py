@@ -8,6 +8,7 @@ from django import forms
 from promptopt.teams import ScopedChoiceField, teams_of
 
 from .readers import READERS, DatasetFileError, Header, detect_format
+from .services import INT32
 
 PREVIEW_ROWS = 10
 
@@ -45,6 +46,7 @@ def preview(file, filename, *, input_field=None, answer_field=None, limit=PREVIE
 
 class UploadForm(forms.Form):
     file = forms.FileField(
+        allow_empty_file=True,  # the readers say "The file is empty." as they do everywhere
         help_text="CSV (.csv), JSON Lines (.jsonl) or a BIG-bench task.json.",
         error_messages={"required": "Choose a file to upload."},
     )
@@ -61,7 +63,8 @@ class UploadForm(forms.Form):
         help_text="Empty: detected (answer, target, label, output, …).",
     )
     seed = forms.IntegerField(
-        initial=0, required=False, help_text="Draws the 60/20/20 split when the file has no split column."
+        initial=0, required=False, min_value=0, max_value=INT32,
+        help_text="Draws the 60/20/20 split when the file has no split column.",
     )
 
     def __init__(self, user, *args, **kwargs):

@@ -1,6 +1,27 @@
-"""django-q2 entry points of the datasets app: each calls one service."""
+"""django-q2 entry points of the datasets app: each takes ids, and calls one service."""
 
-from .services import pending_uploads_expire
+from django_q.tasks import async_task
+
+from .services import dataset_import_queued, imports_stalled, pending_uploads_expire
+
+
+def enqueue_import(dataset_id):
+    async_task("datasets.tasks.import_dataset", dataset_id, task_name=f"import dataset {dataset_id}",
+               group="imports")
+
+
+def import_dataset(dataset_id):
+    """Queued by dataset_import for a file too large to read inside a web request."""
+    dataset_import_queued(dataset_id=dataset_id)
+
+
+def recover_stalled_imports():
+    """Every five minutes (the schedule made in migration 0003): queue again the imports whose worker died. A task
+    queued twice is harmless: the second finds the import held, or done."""
+    ids = imports_stalled()
+    for dataset_id in ids:
+        enqueue_import(dataset_id)
+    return ids
 
 
 def expire_pending_uploads():

@@ -127,7 +127,8 @@ class RunForm(forms.ModelForm):
 
     def __init__(self, user, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["dataset"].queryset = scoped(Dataset.objects, user).select_related("team")
+        ready = scoped(Dataset.objects, user).filter(status=Dataset.Status.READY)  # none still importing
+        self.fields["dataset"].queryset = ready.select_related("team")
         self.fields["prompt"].queryset = scoped(Prompt.objects, user).select_related("team")
         several_teams = teams_of(user).count() > 1
         for name in ("dataset", "prompt"):

@@ -140,6 +140,8 @@ def run_create(*, dataset, start_version, created_by=None, enqueue=True, **param
     if dataset.team_id != start_version.prompt.team_id:
         raise PromptOptError("The dataset and the prompt belong to different teams.")
     require_role(created_by, dataset.team, Role.EDITOR)
+    if not dataset.is_ready:  # its examples are not all there: a large file the worker is still importing
+        raise PromptOptError(dataset.why_not_ready())
     params = run_parameters(**params)
     _check_parameters(dataset, params)
     estimated_calls = run_estimate(dataset=dataset, **params)

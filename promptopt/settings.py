@@ -254,6 +254,19 @@ STORAGES = {
 # A file uploaded for a preview is kept (default storage, uploads/pending/) until the person imports it; one
 # nobody imported within this many hours is deleted by the hourly task in datasets/tasks.py.
 PENDING_UPLOAD_MAX_AGE_HOURS = _number("PENDING_UPLOAD_MAX_AGE_HOURS", 24, minimum=1)
+# Limits of a dataset file, stated on the upload page; past one, the upload is refused with a message that names it.
+# A file larger than DATASET_WORKER_IMPORT_MB is imported by the worker (the web request only keeps it), so no
+# request spends more than a few seconds reading a file.
+DATASET_MAX_FILE_MB = _number("DATASET_MAX_FILE_MB", 100.0, cast=float, minimum=0.001)
+DATASET_MAX_ROWS = _number("DATASET_MAX_ROWS", 1_000_000, minimum=1)
+DATASET_MAX_CELL_CHARS = _number("DATASET_MAX_CELL_CHARS", 100_000, minimum=100)
+DATASET_WORKER_IMPORT_MB = _number("DATASET_WORKER_IMPORT_MB", 2.0, cast=float, minimum=0)
+# Refuses a file past DATASET_MAX_FILE_MB while it arrives, before it is written anywhere (see datasets/uploads.py).
+FILE_UPLOAD_HANDLERS = [
+    "datasets.uploads.SizeLimitedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

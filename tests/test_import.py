@@ -8,9 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from django.core.management import CommandError, call_command
 
-from datasets.models import Dataset, Example
+from datasets.models import Example
 from datasets.readers import DatasetFileError
 from datasets.services import dataset_import
 
@@ -105,30 +104,7 @@ def test_it_inserts_in_batches(team, monkeypatch):
     assert dataset.examples.get(position=99).expected == "0"
 
 
-BROKEN = {
-    "bad encoding": ("bad.csv", b"input,answer\nfine,yes\ncaf\xe9,no\n", "Line 3: the file is not UTF-8"),
-    "missing column": ("missing.csv", b"input,comment\nhello,none\n", "no answer column"),
-    "empty file": ("empty.csv", b"", "The file is empty"),
-    "header only": ("header.csv", b"input,answer\n", "no examples"),
-    "ragged csv": ("ragged.csv", b"input,answer\na,b\nc,d,e\n", "Line 3: 3 fields where the header has 2"),
-    "invalid json": ("bad.jsonl", b'{"input": "a", "answer": "b"}\n{"input": "c", answer}\n', "Line 2: invalid JSON"),
-    "unknown format": ("data.xlsx", b"PK\x03\x04", "Unknown file format '.xlsx'"),
-    "bigbench without examples": ("task.json", b'{"name": "t", "examples": []}', "has no examples"),
-    "bigbench without answers": ("task.json", b'{"examples": [{"input": "x"}]}', "Example 1: has neither"),
-    "nul byte": ("nul.csv", b"input,answer\nhello\x00,yes\n", "Line 2: the file holds a NUL byte"),
-    "empty answer": ("blank.csv", b"input,answer\nhello,\n", "Line 2: the answer ('answer') is empty"),
-}
-
-
-@pytest.mark.parametrize("case", BROKEN)
-def test_a_broken_file_gives_one_clear_error_and_leaves_nothing(team, tmp_path, case):
-    filename, content, message = BROKEN[case]
-    path = tmp_path / filename
-    path.write_bytes(content)
-    with pytest.raises(CommandError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        call_command("import_dataset", str(path), name="broken", team=team.name)
-    assert Dataset.objects.count() == 0
-    assert Example.objects.count() == 0
+# Broken files, at every door: tests/test_upload_failures.py.
 
 
 def test_an_error_late_in_the_file_leaves_nothing(team):

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from django.conf import settings
 
+from .patterns import compile_pattern
+
 METRICS = {
     "exact_match": "The answer equals the expected answer or an alternative.",
     "choice_accuracy": "The answer names exactly one of the example's choices, and it is the expected one.",
@@ -83,6 +85,8 @@ def _checked_options(metric, options):
             raise ValueError(f"{metric} has no option {name!r}; {takes}.")
         if name == "pattern" and not isinstance(value, str):
             raise ValueError(f"The regex pattern must be text, not {value!r}.")
+        if name == "pattern":  # refused before a run starts, not at its first score
+            compile_pattern(value, ignore_case=False, what="The regex pattern")
         if name != "pattern" and not isinstance(value, bool):
             raise ValueError(f"The option {name} must be true or false, not {value!r}.")
     return options

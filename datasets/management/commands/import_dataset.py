@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from datasets.readers import DatasetFileError
 from datasets.services import dataset_import
+from promptopt.errors import PromptOptError
 from promptopt.models import Team
 
 
@@ -41,10 +41,11 @@ class Command(BaseCommand):
                     answer_field=answer_field,
                     seed=seed,
                     ratios=ratios,
+                    in_worker=False,  # a command has no request to return to: it reads the file itself
                 )
         except OSError as exc:
             raise CommandError(f"Cannot read {path}: {exc.strerror}.") from None
-        except DatasetFileError as exc:
+        except PromptOptError as exc:
             raise CommandError(f"{path}: {exc.message} Nothing was imported.") from None
         counts = dataset.split_counts()
         self.stdout.write(

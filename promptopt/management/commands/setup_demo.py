@@ -31,7 +31,8 @@ class Command(BaseCommand):
         if dataset is None:
             with open(DEMO_TASK, "rb") as file:
                 dataset = dataset_import(
-                    team=team, name="sports_understanding", file=file, filename=DEMO_TASK.name, created_by=user
+                    team=team, name="sports_understanding", file=file, filename=DEMO_TASK.name, created_by=user,
+                    in_worker=False,  # the demo runs on it next
                 )
         counts = ", ".join(f"{split} {n}" for split, n in dataset.split_counts().items())
         self.stdout.write(f"Demo team {team.name!r}: dataset {dataset.name!r} ({counts}).")

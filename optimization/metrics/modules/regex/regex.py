@@ -1,13 +1,14 @@
 """Regex: the answer matches the `pattern` option (anywhere in it), or, without that option, the whole answer
-matches the expected answer (or an alternative) read as a regular expression; after the chosen normalisation."""
+matches the expected answer (or an alternative) read as a regular expression; after the chosen normalisation.
+Each match has a time limit (optimization/metrics/patterns.py): one that runs out counts as no match."""
 
-import re
 from statistics import fmean
 
 import evaluate
 
 import datasets
 from optimization.metrics.normalization import normalize
+from optimization.metrics.patterns import compile_pattern, matches
 
 
 class Regex(evaluate.Metric):
@@ -23,28 +24,21 @@ class Regex(evaluate.Metric):
 
     def _compute(self, predictions, references, pattern=None, ignore_case=True, **normalization):
         # Lower-casing a pattern would change what it means (\D is not \d), so case is a flag instead.
-        flags = re.IGNORECASE if ignore_case else 0
         answers = [normalize(prediction, ignore_case=False, **normalization) for prediction in predictions]
         if pattern is not None:
-            wanted = _compile(pattern, flags, "The regex pattern")
-            scores = [float(wanted.search(answer) is not None) for answer in answers]
+            wanted = compile_pattern(pattern, ignore_case=ignore_case, what="The regex pattern")
+            scores = [float(matches(wanted, answer)) for answer in answers]
         else:
             scores = [
-                float(_matches_expected(answer, acceptable, flags, position))
+                float(_matches_expected(answer, acceptable, ignore_case, position))
                 for position, (answer, acceptable) in enumerate(zip(answers, references))
             ]
         return {"regex": fmean(scores), "scores": scores}
 
 
-def _matches_expected(answer, acceptable, flags, position):
+def _matches_expected(answer, acceptable, ignore_case, position):
     return any(
-        _compile(reference, flags, f"Example {position}: the expected answer").fullmatch(answer)
+        matches(compile_pattern(reference, ignore_case=ignore_case, what=f"Example {position}: the expected answer"),
+                answer, whole=True)
         for reference in acceptable
     )
-
-
-def _compile(pattern, flags, what):
-    try:
-        return re.compile(pattern, flags)
-    except re.error as error:
-        raise ValueError(f"{what} {pattern!r} is not a valid regular expression: {error}.") from None
