@@ -298,6 +298,7 @@ SPECTACULAR_SETTINGS = {
         "VersionStatusEnum": "optimization.models.VersionStatus",
         "RunStatusEnum": "optimization.models.RunStatus",
         "DatasetFormatEnum": "datasets.models.Dataset.Format",
+        "DatasetStatusEnum": "datasets.models.Dataset.Status",
         "ProviderEnum": "optimization.llm.providers.NAMES",
     },
 }

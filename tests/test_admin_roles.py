@@ -496,9 +496,10 @@ def test_a_superuser_makes_the_first_team(root):
 def test_a_token_is_added_for_oneself_only(alfa):
     editor = alfa[Role.EDITOR]
     client = signed_in(editor)
-    client.post("/admin/promptopt/apitoken/add/", {"user": alfa[Role.APPROVER].pk, "name": "borrowed", "scope": "serve"})
+    add = "/admin/promptopt/apitoken/add/"
+    client.post(add, {"user": alfa[Role.APPROVER].pk, "name": "borrowed", "scope": "serve"})
     assert not ApiToken.objects.filter(name="borrowed").exists()
-    assert client.post("/admin/promptopt/apitoken/add/", {"user": editor.pk, "name": "mine", "scope": "serve"}).status_code == 302
+    assert client.post(add, {"user": editor.pk, "name": "mine", "scope": "serve"}).status_code == 302
     assert ApiToken.objects.get(name="mine").user == editor
 
 
