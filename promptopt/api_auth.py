@@ -17,6 +17,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, connection
 from django.db.models import BooleanField, Q
@@ -409,6 +410,8 @@ def exception_handler(exc, context):
         exc = exceptions.NotFound(*exc.args)
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(*exc.args)
+    elif isinstance(exc, SuspiciousOperation):  # a body past DATA_UPLOAD_MAX_MEMORY_SIZE, too many fields or files
+        return error_response(400, "bad_request", f"The request was refused: {exc}")
 
     from rest_framework.views import exception_handler as drf_exception_handler  # not at import: DRF imports us
 

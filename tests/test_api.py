@@ -332,3 +332,12 @@ def test_each_token_has_its_own_rate_and_the_refusal_says_when_to_retry(editor, 
     assert 0 < error["details"]["retry_after"] <= 60
     assert 0 < int(response["Retry-After"]) <= 60
     assert other.get("/api/v1/teams/").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/api/v1/prompts/", "/api/v1/runs/"])
+def test_a_body_past_the_size_limit_is_a_400_in_the_error_shape(editor, settings, path):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1000
+    response = token_client(editor).post(path, {"name": "x" * 2000})
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "bad_request"
+    assert "exceeded" in response.json()["error"]["message"]
