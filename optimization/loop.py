@@ -7,7 +7,8 @@ A run moves through five steps per iteration, then a last comparison on the test
     3. optimizer           a strategy proposes new candidate prompts from the scores, failures and history
     4. refined inference   the candidates answer the same validation examples
     5. second evaluation   the candidates are scored, the best is kept, and the loop decides: again, or stop
-    then: final test       the starting and the best version answer the held-out test split, compared pairwise
+    then: final test       the starting and the best version answer the held-out test split, the constant-answer
+                           baseline is scored beside them, and the best becomes a candidate only if it beats both
 
 Each step reads what it needs from the database and writes what it produced there, so it can run again after
 a crash without doing its work twice: inference only asks for the answers still missing (and finished LLM calls
@@ -30,11 +31,14 @@ from datasets.models import Example, Split
 from promptopt.errors import PromptOptError
 
 from . import meta_model, metrics
+from .baseline import constant_answer
 from .llm import LLMError, Request, complete_batch, usage_for
 from .models import Evaluation, Iteration, Prediction, PromptVersion, Run, RunStatus, Step, VersionStatus
 from .prompting import answer_token_budget, messages_for
+from .spread import is_constant, spread_of
 from .statistics import compare_paired
 from .strategies import Candidate, Failure, OptimizerError, Situation, strategy_for
+from .verdict import Side, judge
 
 log = logging.getLogger("promptopt.loop")
 
@@ -150,26 +154,42 @@ def second_evaluation(run):
 
 
 def final_test(run):
-    """The start and the best version on the held-out test split, compared example by example."""
+    """The start, the best version and the constant-answer baseline on the held-out test split, compared example
+    by example. The best becomes a candidate only if the verdict (optimization.verdict) offers it."""
     start, best = run.start_version, current_best(run)
     infer(run, start, Split.TEST)
     infer(run, best, Split.TEST)
-    start_scores = scores_by_example(run, start, Split.TEST)
-    best_scores = scores_by_example(run, best, Split.TEST)
-    examples = sorted(start_scores)
-    comparison = compare_paired(
-        [start_scores[e] for e in examples],
-        [best_scores[e] for e in examples],
-        binary=metrics.is_binary(run.metric),
-        seed=run.seed,
+    baseline = baseline_evaluations(run)
+    start_scores = scores_by_example(run, evaluation_of(run, start, Split.TEST))
+    best_scores = scores_by_example(run, evaluation_of(run, best, Split.TEST))
+    baseline_scores = scores_by_example(run, baseline[Split.TEST])
+    against_start = compare(run, start_scores, best_scores)
+    against_baseline = compare(run, baseline_scores, best_scores)
+    run.test_start_score = mean(start_scores)
+    run.test_best_score = mean(best_scores)
+    run.test_delta, run.ci_low, run.ci_high = against_start.delta, against_start.ci_low, against_start.ci_high
+    run.p_value = against_start.p_value
+    run.baseline_delta, run.baseline_ci_low = against_baseline.delta, against_baseline.ci_low
+    run.baseline_ci_high, run.baseline_p_value = against_baseline.ci_high, against_baseline.p_value
+    verdict = judge(
+        best=f"v{best.number}",
+        is_start=best == start,
+        examples=len(best_scores),
+        best_score=run.test_best_score,
+        start=Side(f"the start v{start.number}", run.test_start_score, against_start),
+        baseline=Side(f"always answering {baseline[Split.TEST].baseline_answer!r}", mean(baseline_scores),
+                      against_baseline),
+        constant=constant_words(run, best),
     )
-    run.test_start_score = sum(start_scores.values()) / len(start_scores)
-    run.test_best_score = sum(best_scores.values()) / len(best_scores)
-    run.test_delta, run.ci_low, run.ci_high = comparison.delta, comparison.ci_low, comparison.ci_high
-    run.p_value = comparison.p_value
+    run.verdict = verdict.words
     if best != start and best.status == VersionStatus.DRAFT:
-        best.status = VersionStatus.CANDIDATE
-        best.save(update_fields=["status"])
+        if verdict.offered:
+            best.status = VersionStatus.CANDIDATE
+        best.held_back = "" if verdict.offered else verdict.words
+        best.save(update_fields=["status", "held_back"])
+    PromptVersion.objects.filter(created_by_run=run, status=VersionStatus.DRAFT, held_back="").exclude(
+        pk=best.pk
+    ).update(held_back=f"Run #{run.pk} did not pick it: another version scored higher on the validation split.")
     run.status = RunStatus.SUCCEEDED
     run.finished_at = timezone.now()
     return Step.DONE
@@ -260,7 +280,7 @@ def score(run, evaluation):
         return evaluation.score
     predictions = list(evaluation.predictions.select_related("example"))
     if not predictions:
-        raise PromptOptError(f"{evaluation.version} has no answers on {evaluation.split} to score.")
+        raise PromptOptError(f"{evaluation.label} has no answers on {evaluation.split} to score.")
     try:
         per_example = metrics.score(
             run.metric,
@@ -275,15 +295,70 @@ def score(run, evaluation):
         prediction.score = value
     Prediction.objects.bulk_update(predictions, ["score"])
     evaluation.score = sum(per_example) / len(per_example)
-    evaluation.save(update_fields=["score"])
+    evaluation.spread = spread_of(
+        [p.output for p in predictions], [p.example.expected for p in predictions],
+        [p.example.choices for p in predictions], run.metric_options,
+    )
+    evaluation.constant_answer = is_constant(evaluation.spread)
+    evaluation.save(update_fields=["score", "spread", "constant_answer"])
     return evaluation.score
 
 
-def scores_by_example(run, version, split):
-    score(run, evaluation_of(run, version, split))
-    return dict(
-        Prediction.objects.filter(evaluation__run=run, evaluation__version=version, evaluation__split=split)
-        .values_list("example_id", "score")
+def scores_by_example(run, evaluation):
+    score(run, evaluation)
+    return dict(evaluation.predictions.values_list("example_id", "score"))
+
+
+def mean(scores):
+    return sum(scores.values()) / len(scores)
+
+
+def compare(run, before, after):
+    """`after` − `before`, paired on the same examples."""
+    if before.keys() != after.keys():
+        raise PromptOptError("The test answers of the versions compared are not for the same examples.")
+    examples = sorted(after)
+    return compare_paired(
+        [before[e] for e in examples], [after[e] for e in examples], binary=metrics.is_binary(run.metric),
+        seed=run.seed,
+    )
+
+
+def baseline_evaluations(run):
+    """The constant answer chosen on the train split, given to every validation and test example and scored like
+    any version's answers: no LLM call. Returns {split: evaluation}."""
+    train = selected_examples(run, Split.TRAIN)
+    try:
+        answer = constant_answer(run.metric, run.metric_options, train)
+    except ValueError as exc:
+        raise PromptOptError(f"The constant-answer baseline cannot be chosen: {exc}") from None
+    evaluations = {}
+    for split in (Split.VALIDATION, Split.TEST):
+        evaluation, _ = Evaluation.objects.get_or_create(
+            run=run, version=None, split=split, defaults={"baseline_answer": answer}
+        )
+        Prediction.objects.bulk_create(
+            [Prediction(evaluation=evaluation, example=e, output=evaluation.baseline_answer)
+             for e in selected_examples(run, split)],
+            ignore_conflicts=True,
+        )
+        score(run, evaluation)
+        evaluations[split] = evaluation
+    return evaluations
+
+
+def constant_words(run, version):
+    """How the version gives a constant answer, as part of a sentence, or None when it does not."""
+    flagged = {e.split: e for e in Evaluation.objects.filter(run=run, version=version, constant_answer=True)}
+    evaluation = flagged.get(Split.TEST) or flagged.get(Split.VALIDATION)
+    if evaluation is None:
+        return None
+    spread = evaluation.spread
+    given = round(spread["top_share"] * spread["examples"])
+    return (
+        f"it answers {spread['top_answer']!r} to {given} of {spread['examples']} {evaluation.split} examples while "
+        f"no right answer is more than {spread['right_top_share'] * 100:.0f} % of them: it learned a constant answer, "
+        "not the task"
     )
 
 
@@ -291,7 +366,7 @@ def situation_for(run):
     """What the optimizer sees: the current best, every scored prompt so far, failures, and the train split."""
     best = current_best(run)
     scored = (
-        Evaluation.objects.filter(run=run, split=Split.VALIDATION, score__isnull=False)
+        Evaluation.objects.filter(run=run, split=Split.VALIDATION, score__isnull=False, version__isnull=False)
         .select_related("version")
         .order_by("score", "version__number")
     )
@@ -407,7 +482,8 @@ def check_in(run):
 STATE_FIELDS = [
     "status", "step", "iteration", "best_version", "best_score", "iterations_without_improvement", "stop_reason",
     "last_error", "finished_at", "test_start_score", "test_best_score", "test_delta", "ci_low", "ci_high",
-    "p_value", "lease_token", "lease_until", "heartbeat_at",
+    "p_value", "baseline_delta", "baseline_ci_low", "baseline_ci_high", "baseline_p_value", "verdict",
+    "lease_token", "lease_until", "heartbeat_at",
 ]
 
 
