@@ -35,7 +35,7 @@ from .models import (
 )
 from .services import prompt_create, require_role, run_cancel, run_create, run_estimate, version_create
 from .statistics import Comparison
-from .verdict import p_words, significant
+from .verdict import GAIN, p_words, significant
 
 SCORED_SPLITS = (Split.VALIDATION, Split.TEST)
 BASELINE_LAST = F("version__number").asc(nulls_last=True)  # the constant-answer baseline has no version
@@ -427,10 +427,22 @@ def progress_words(run):
                     "constant-answer baseline on the test split.")
         return f"Iteration {run.iteration} of at most {run.max_iterations}: step {run.get_step_display()}."
     if run.status == RunStatus.SUCCEEDED:
-        return f"Finished. {run.stop_reason} {run.verdict}".rstrip()
+        return f"Finished. {run.stop_reason} {verdict_headline(run)}".rstrip()
     if run.status == RunStatus.CANCELLED:
         return run.stop_reason or "Cancelled."
     return "Stopped by an error; nothing after it ran."
+
+
+def verdict_headline(run):
+    """The verdict in one short sentence; the comparison below the progress has it in full."""
+    best = run.best_version
+    if not run.verdict:  # a run finished before verdicts were written
+        return ""
+    if best is None or best == run.start_version:
+        return "Nothing new is offered for review."
+    if best.held_back:
+        return f"{best} is held back, not offered for review: the comparison below says why."
+    return f"{best} is offered for review."
 
 
 def comparison_of(run):
@@ -472,8 +484,9 @@ def _comparison_row(name, version, evaluations, version_id, comparison):
     row = {"name": name, "version": version, "scores": scored,
            "constant": any(e is not None and e.constant_answer for e in scored) and version is not None}
     if comparison and comparison.delta is not None:
+        note = ("not higher" if comparison.delta <= GAIN else "" if significant(comparison) else "could be chance")
         row |= {"delta": f"{comparison.delta:+.2f}", "ci": f"{comparison.ci_low:+.2f} to {comparison.ci_high:+.2f}",
-                "p": p_words(comparison.p_value), "significant": significant(comparison)}
+                "p": p_words(comparison.p_value), "note": note}
     return row
 
 

@@ -94,3 +94,13 @@ def test_the_prompt_page_flags_a_held_back_version_and_a_constant_score(editor, 
     best = constant_run.best_version
     page = text(client_for(editor).get(f"/prompts/{best.prompt_id}/"))
     assert "held back</span>" in page and "constant answer</span>" in page
+
+
+def test_the_progress_line_says_in_short_that_the_best_is_offered(editor, good_run):
+    page = plain(text(client_for(editor).get(f"/runs/{good_run.pk}/")))
+    assert f"Finished. Target reached: 1.000 ≥ 0.900. {good_run.best_version} is offered for review." in page
+
+
+def test_the_progress_line_says_in_short_that_the_best_is_held_back(editor, constant_run):
+    page = plain(text(client_for(editor).get(f"/runs/{constant_run.pk}/")))
+    assert f"{constant_run.best_version} is held back, not offered for review: the comparison below says why." in page
