@@ -179,3 +179,16 @@ def test_the_verdict_when_no_candidate_beat_the_start_on_validation():
     assert not verdict.offered
     assert verdict.words == ("No candidate beat the start on the validation split, so nothing new is offered for "
                              "review. On 40 test examples the start scores 0.50 and always answering 'a' scores 0.55.")
+
+
+def test_the_admins_request_action_gives_no_override_so_it_is_refused(dataset, student, admin_client, admin_user):
+    from promptopt.models import Membership, Role
+
+    Membership.objects.create(team=dataset.team, user=admin_user, role=Role.EDITOR)
+    student.answers = {text: "plausible" for text in student.answers}
+    best = run_to_the_end(start_run(dataset)).best_version
+    response = admin_client.post("/admin/optimization/promptversion/",
+                                 {"action": "review_request", "_selected_action": [best.pk]}, follow=True)
+    assert "write why in the override" in response.content.decode()
+    assert PromptVersion.objects.get(pk=best.pk).status == VersionStatus.DRAFT
+    assert not AuditEntry.objects.filter(version=best).exists()
