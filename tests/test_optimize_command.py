@@ -85,3 +85,10 @@ def test_the_plain_output_says_whether_the_loop_beat_the_baseline(dataset, stude
 def test_an_unknown_dataset_is_a_clear_error(dataset, student):
     with pytest.raises(CommandError, match="has no dataset named 'nope'"):
         call_command("optimize", "--dataset", "nope", "--prompt", "judge")
+
+
+def test_when_nothing_beat_the_start_the_output_does_not_credit_the_loop(dataset, student):
+    student.answers = {}  # never right: no candidate beats the start
+    out, _ = optimize("--max-iterations", "1")
+    assert "the start (the loop found nothing better) did NOT beat the baseline." in out, out
+    assert "Verdict: No candidate beat the start on the validation split" in out

@@ -157,12 +157,14 @@ def human_summary(run, result):
     baseline = result["baseline"]
     if baseline:
         against = Comparison(baseline["test_delta"], baseline["ci_low"], baseline["ci_high"], baseline["p_value"])
+        found = run.best_version_id not in (None, run.start_version_id)
+        who = "the loop" if found else "the start (the loop found nothing better)"
         if against.delta <= GAIN:
-            beat = "the loop did NOT beat the baseline."
+            beat = f"{who} did NOT beat the baseline."
         elif significant(against):
-            beat = "the loop beat the baseline."
+            beat = f"{who} beat the baseline."
         else:
-            beat = "the loop beat the baseline, by a difference that could be chance."
+            beat = f"{who} beat the baseline, by a difference that could be chance."
         lines.append(
             f"Baseline, always answering {baseline['answer']!r} (chosen on train): test {_score(baseline['test'])}"
             f" (best - baseline {_score(against.delta)}, 95% CI [{_score(against.ci_low)}, "
