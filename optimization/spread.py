@@ -18,6 +18,7 @@ CONSTANT_SHARE = 0.9
 NO_CHOICE = "(no single choice)"  # an answer that names none of the choices, or several
 OTHERS = "(other answers)"
 SHOWN = 10  # free-text answers listed one by one, by how often they were given or expected; the rest are summed
+LABEL_CHARS = 200  # a free-text answer is shown (and kept) up to this long; it is counted whole
 MATRIX_LABELS = 12  # a confusion matrix with more labels than this is not readable on a page
 
 
@@ -57,8 +58,8 @@ def spread_of(outputs, expected, choices, options=None):
     return {
         "choices": with_choices,
         "examples": n,
-        "rows": _rows(answered, expected_counts, labels),
-        "top_answer": top_answer,
+        "rows": [[_short(label), *counts] for label, *counts in _rows(answered, expected_counts, labels)],
+        "top_answer": top_answer if top_answer is None else _short(top_answer),
         "top_share": top_count / n if n else 0.0,
         "right_top_share": max(expected_counts.values()) / n if n else 0.0,
         "confusion": _confusion(answers, right, labels) if labels and len(labels) <= MATRIX_LABELS else None,
@@ -88,3 +89,7 @@ def _confusion(answers, right, labels):
     columns = labels + ([NO_CHOICE] if NO_CHOICE in answers else [])
     pairs = Counter(zip(right, answers))
     return {"rows": labels, "columns": columns, "counts": [[pairs[r, a] for a in columns] for r in labels]}
+
+
+def _short(label):
+    return label if len(label) <= LABEL_CHARS else label[: LABEL_CHARS - 1] + "…"

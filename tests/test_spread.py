@@ -1,6 +1,6 @@
 """The answers' spread beside the right answers, and the flag for a version that gives one answer to everything."""
 
-from optimization.spread import CONSTANT_SHARE, NO_CHOICE, OTHERS, SHOWN, is_constant, spread_of
+from optimization.spread import CONSTANT_SHARE, LABEL_CHARS, NO_CHOICE, OTHERS, SHOWN, is_constant, spread_of
 
 CHOICES = ["plausible", "implausible"]
 
@@ -58,3 +58,10 @@ def test_free_text_lists_the_most_frequent_answers_and_sums_the_rest():
     assert spread["rows"][0] == ["0", 4, len(outputs)]
     assert spread["rows"][-1] == [OTHERS, 5, 0]
     assert sum(row[1] for row in spread["rows"]) == len(outputs)
+
+
+def test_a_long_answer_is_counted_whole_and_kept_short():
+    long = "word " * 100
+    spread = spread_of([long + "a", long + "b", long + "a"], ["x"] * 3, [None] * 3)
+    assert sorted(row[1] for row in spread["rows"]) == [0, 1, 2]  # two different answers, though they start alike
+    assert all(len(row[0]) <= LABEL_CHARS for row in spread["rows"]) and spread["top_answer"].endswith("…")
