@@ -240,6 +240,9 @@ class RunSummarySerializer(serializers.Serializer):
     verdict = serializers.CharField(allow_blank=True, help_text="The best version against the start and the "
                                                                 "baseline, in words.")
     offered_for_review = serializers.BooleanField(help_text="Whether the best version became a candidate.")
+    overfitting_gap = serializers.FloatField(allow_null=True, help_text="The best version's validation score "
+                                                                        "(where it was chosen) minus its test score.")
+    calls_saved = serializers.IntegerField(help_text="Validation answers racing did not ask for.")
     iterations = serializers.IntegerField()
     llm_calls = serializers.IntegerField()
     tokens = serializers.IntegerField()
@@ -284,6 +287,7 @@ class EvaluationSerializer(serializers.Serializer):
     score = serializers.FloatField(allow_null=True, help_text="Empty until every example is scored.")
     constant_answer = serializers.BooleanField(help_text="Nearly every answer is one label while the right answers "
                                                          "are not.")
+    raced_out = serializers.BooleanField(help_text="Dropped by racing: its score is on the examples it answered.")
     spread = serializers.JSONField(allow_null=True, help_text="The answers beside the right answers: rows of "
                                                               "[label, answered, right], the top answer and its "
                                                               "share, and a confusion matrix for choices.")

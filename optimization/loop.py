@@ -23,7 +23,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -46,6 +46,9 @@ INFERENCE_CHUNK = 32  # answers asked for between two checks for cancellation an
 FAILURES_SHOWN = 5
 OPTIMIZER_TEMPERATURE = 0.7
 IMPROVEMENT = 1e-9
+# A candidate is behind when the paired test on the examples it has answered says so at this level (two-sided):
+# on a first slice of 10 right/wrong answers that takes 6 discordant pairs, all in the best's favour.
+RACE_ALPHA = 0.05
 
 
 class RunCancelled(Exception):
@@ -114,22 +117,34 @@ def optimizer(run):
 
 
 def refined_inference(run):
-    """4. Each candidate answers the same validation examples, within the budget."""
+    """4. The candidates answer the same validation examples, within the budget: in a race, a slice at a time
+    (the first `race_from` examples, then twice as many, ...), and a candidate a paired test puts behind the
+    best on the examples answered so far answers no more."""
     candidates = list(this_iteration(run).candidates.all())
-    needed = len(candidates) * len(selected_examples(run, Split.VALIDATION))
-    stop = budget_spent(run, upcoming_calls=needed)
+    examples = race_order(run)
+    stop = budget_spent(run, upcoming_calls=len(candidates) * len(examples))
     if stop:
         return finish_iterating(run, stop)
-    for candidate in candidates:
-        infer(run, candidate, Split.VALIDATION)
+    best = scores_by_example(run, evaluation_of(run, current_best(run), Split.VALIDATION))
+    racing = [c for c in candidates if not evaluation_of(run, c, Split.VALIDATION).raced_out]
+    for size in race_slices(run.race_from, len(examples)):
+        for candidate in racing:
+            infer(run, candidate, Split.VALIDATION, examples[:size])
+        if size < len(examples):
+            racing = [c for c in racing if not drop_if_behind(run, c, best)]
+    run.calls_saved = sum(
+        len(examples) - e.answered
+        for e in Evaluation.objects.filter(run=run, raced_out=True).annotate(answered=Count("predictions"))
+    )
     return Step.SECOND_EVALUATION
 
 
 def second_evaluation(run):
-    """5. Score the candidates, keep the best, and decide whether to go round again."""
+    """5. Score the candidates, keep the best, and decide whether to go round again. Among the candidates that
+    answered every example, those a paired test cannot tell from the top one are a tie, won by the shortest."""
     iteration = this_iteration(run)
-    scored = [(score(run, evaluation_of(run, c, Split.VALIDATION)), c) for c in iteration.candidates.all()]
-    winner_score, winner = max(scored, key=lambda pair: (pair[0], -pair[1].number), default=(None, None))
+    finished = [c for c in iteration.candidates.all() if not evaluation_of(run, c, Split.VALIDATION).raced_out]
+    winner_score, winner = pick_winner(run, finished)
     iteration.improved = winner is not None and winner_score > run.best_score + IMPROVEMENT
     if iteration.improved:
         run.best_version, run.best_score = winner, winner_score
@@ -238,10 +253,11 @@ def evaluation_of(run, version, split):
     return evaluation
 
 
-def infer(run, version, split):
-    """Ask for the answers of `version` to the examples of `split` it has not answered yet in this run."""
+def infer(run, version, split, examples=None):
+    """Ask for the answers of `version` to the examples of `split` (or those given) it has not answered yet in
+    this run."""
     evaluation = evaluation_of(run, version, split)
-    examples = selected_examples(run, split)
+    examples = selected_examples(run, split) if examples is None else examples
     if not examples:
         raise PromptOptError(f"The dataset has no {split} examples to run on.")
     answered = set(evaluation.predictions.values_list("example_id", flat=True))
@@ -281,16 +297,7 @@ def score(run, evaluation):
     predictions = list(evaluation.predictions.select_related("example"))
     if not predictions:
         raise PromptOptError(f"{evaluation.label} has no answers on {evaluation.split} to score.")
-    try:
-        per_example = metrics.score(
-            run.metric,
-            [p.output for p in predictions],
-            [p.example.answers for p in predictions],
-            choices=[p.example.choices for p in predictions],
-            options=run.metric_options,
-        )
-    except ValueError as exc:
-        raise PromptOptError(f"The metric {run.metric} cannot score these answers: {exc}") from None
+    per_example = score_answers(run, predictions)
     for prediction, value in zip(predictions, per_example):
         prediction.score = value
     Prediction.objects.bulk_update(predictions, ["score"])
@@ -302,6 +309,88 @@ def score(run, evaluation):
     evaluation.constant_answer = is_constant(evaluation.spread)
     evaluation.save(update_fields=["score", "spread", "constant_answer"])
     return evaluation.score
+
+
+def race_order(run):
+    """The validation examples in the order a race takes them: shuffled with the run's seed, so a slice is a
+    sample of the split, not its first rows."""
+    examples = selected_examples(run, Split.VALIDATION)
+    random.Random(f"{run.seed}:race").shuffle(examples)
+    return examples
+
+
+def race_slices(first, total):
+    """How many examples each round of a race has answered: first, twice as many, ..., then all."""
+    sizes = []
+    size = first
+    while 0 < size < total:
+        sizes.append(size)
+        size *= 2
+    return sizes + [total]
+
+
+def drop_if_behind(run, candidate, best):
+    """Whether the paired test on the examples `candidate` has answered puts it behind the best; if so, it is
+    scored on those alone and marked as dropped."""
+    evaluation = evaluation_of(run, candidate, Split.VALIDATION)
+    mine = slice_scores(run, evaluation)
+    examples = sorted(mine)
+    comparison = compare_paired([best[e] for e in examples], [mine[e] for e in examples],
+                                binary=metrics.is_binary(run.metric), seed=run.seed)
+    behind = comparison.delta < 0 and comparison.p_value is not None and comparison.p_value < RACE_ALPHA
+    if behind:
+        evaluation.raced_out = True
+        evaluation.save(update_fields=["raced_out"])
+        score(run, evaluation)
+    return behind
+
+
+def pick_winner(run, candidates):
+    """(score, version) of the best candidate, or (None, None). Those the paired test cannot tell from the top
+    one tie with it, and the shortest prompt of them wins: noise alone does not pick a longer prompt."""
+    if not candidates:
+        return None, None
+    scores = {c.pk: scores_by_example(run, evaluation_of(run, c, Split.VALIDATION)) for c in candidates}
+    means = {pk: sum(values.values()) / len(values) for pk, values in scores.items()}
+    top = max(candidates, key=lambda c: (means[c.pk], -c.number))
+    tied = [c for c in candidates if c == top or not clearly_behind(run, scores[c.pk], scores[top.pk])]
+    winner = min(tied, key=lambda c: (prompt_length(c), -means[c.pk], c.number))
+    return means[winner.pk], winner
+
+
+def clearly_behind(run, mine, top):
+    examples = sorted(top)
+    comparison = compare_paired([top[e] for e in examples], [mine[e] for e in examples],
+                                binary=metrics.is_binary(run.metric), seed=run.seed)
+    return comparison.delta < 0 and comparison.p_value is not None and comparison.p_value < RACE_ALPHA
+
+
+def prompt_length(version):
+    return len(version.system_prompt) + len(version.output_instruction) + sum(
+        len(d.get("input", "")) + len(d.get("output", "")) for d in version.demonstrations
+    )
+
+
+def slice_scores(run, evaluation):
+    """The scores of the answers an evaluation has so far, by example, without closing it."""
+    predictions = list(evaluation.predictions.select_related("example"))
+    for prediction, value in zip(predictions, score_answers(run, predictions)):
+        prediction.score = value
+    Prediction.objects.bulk_update(predictions, ["score"])
+    return {p.example_id: p.score for p in predictions}
+
+
+def score_answers(run, predictions):
+    try:
+        return metrics.score(
+            run.metric,
+            [p.output for p in predictions],
+            [p.example.answers for p in predictions],
+            choices=[p.example.choices for p in predictions],
+            options=run.metric_options,
+        )
+    except ValueError as exc:
+        raise PromptOptError(f"The metric {run.metric} cannot score these answers: {exc}") from None
 
 
 def scores_by_example(run, evaluation):
@@ -482,7 +571,7 @@ def check_in(run):
 STATE_FIELDS = [
     "status", "step", "iteration", "best_version", "best_score", "iterations_without_improvement", "stop_reason",
     "last_error", "finished_at", "test_start_score", "test_best_score", "test_delta", "ci_low", "ci_high",
-    "p_value", "baseline_delta", "baseline_ci_low", "baseline_ci_high", "baseline_p_value", "verdict",
+    "p_value", "baseline_delta", "baseline_ci_low", "baseline_ci_high", "baseline_p_value", "verdict", "calls_saved",
     "lease_token", "lease_until", "heartbeat_at",
 ]
 

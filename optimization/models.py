@@ -183,7 +183,8 @@ class Run(models.Model):
     PARAMETERS = (
         "primary_provider", "primary_model", "optimizer_provider", "optimizer_model", "metric", "metric_options",
         "strategy", "target", "patience", "max_iterations", "candidates_per_iteration", "screen_factor",
-        "examples_per_split", "max_llm_calls", "max_tokens", "max_cost", "temperature", "seed", "use_cache",
+        "race_from", "examples_per_split", "max_llm_calls", "max_tokens", "max_cost", "temperature", "seed",
+        "use_cache",
     )
     primary_provider = models.CharField(
         max_length=20, choices=provider_choices, default=default_provider,
@@ -223,6 +224,11 @@ class Run(models.Model):
         help_text="Propose this many times the candidates and score only those the meta-model predicts best; "
                   "1: no screening.",
     )
+    race_from = models.PositiveIntegerField(
+        default=10, validators=between(0, 100_000),
+        help_text="Score each candidate on this many validation examples first, then twice as many, and so on, "
+                  "dropping one a paired test puts behind the best; 0: every candidate answers every example.",
+    )
     examples_per_split = models.PositiveIntegerField(
         default=40, validators=between(1, 100_000), help_text="At most this many examples per split."
     )
@@ -249,6 +255,8 @@ class Run(models.Model):
         default=True, help_text="Reuse answers already paid for (same prompt, model and settings)."
     )
     estimated_calls = models.PositiveIntegerField(default=0)
+    # Validation answers racing did not ask for: those of the candidates dropped early.
+    calls_saved = models.PositiveIntegerField(default=0)
 
     # State.
     status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True)
@@ -330,6 +338,9 @@ class Evaluation(models.Model):
     spread = models.JSONField(null=True, blank=True, editable=False)
     constant_answer = models.BooleanField(
         default=False, help_text="Nearly every answer is the same while the right answers are not."
+    )
+    raced_out = models.BooleanField(
+        default=False, help_text="Dropped by racing: scored only on the first examples, behind the best there."
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -85,7 +85,8 @@ def run_detail(run):
         "evaluations": [
             {"version": e.version.number if e.version else None, "version_id": e.version_id,
              "baseline_answer": e.baseline_answer, "split": e.split, "score": e.score,
-             "constant_answer": e.constant_answer, "spread": e.spread, "examples": e.examples,
+             "constant_answer": e.constant_answer, "raced_out": e.raced_out, "spread": e.spread,
+             "examples": e.examples,
              "iteration": e.iteration.number if e.iteration else None}
             for e in evaluations
         ],

@@ -195,12 +195,22 @@ def run_summary(run):
         "constant_answer": {"start": of(run.start_version, "constant_answer"), "best": of(best, "constant_answer")},
         "verdict": run.verdict,
         "offered_for_review": bool(run.verdict) and best != run.start_version and not best.held_back,
+        "overfitting_gap": overfitting_gap(of(best, "score")),
+        "calls_saved": run.calls_saved,
         "iterations": run.iterations.count(),
         "llm_calls": usage["llm_calls"],
         "tokens": usage["tokens"],
         "cache_hits": usage["cache_hits"],
         "best_version_id": best.pk if best else None,
     }
+
+
+def overfitting_gap(scores):
+    """The best version's validation score, where it was chosen among others, minus its test score: how much of
+    its score the choosing itself may have found."""
+    if scores.get(Split.VALIDATION) is None or scores.get(Split.TEST) is None:
+        return None
+    return scores[Split.VALIDATION] - scores[Split.TEST]
 
 
 def baseline_summary(run, evaluations):

@@ -33,7 +33,15 @@ from .models import (
     Step,
     VersionStatus,
 )
-from .services import prompt_create, require_role, run_cancel, run_create, run_estimate, version_create
+from .services import (
+    overfitting_gap,
+    prompt_create,
+    require_role,
+    run_cancel,
+    run_create,
+    run_estimate,
+    version_create,
+)
 from .statistics import Comparison
 from .verdict import GAIN, p_words, significant
 
@@ -469,8 +477,10 @@ def comparison_of(run):
             Comparison(run.baseline_delta, run.baseline_ci_low, run.baseline_ci_high, run.baseline_p_value),
         ))
     test = evaluations.get((best.pk, Split.TEST))
+    validation = evaluations.get((best.pk, Split.VALIDATION))
     return {
         "rows": rows,
+        "gap": overfitting_gap({e.split: e.score for e in (test, validation) if e is not None}),
         "examples": test.n if test else 0,
         "best_version": best,
         "offered": best != run.start_version and not best.held_back,

@@ -170,6 +170,11 @@ def human_summary(run, result):
             f" (best - baseline {_score(against.delta)}, 95% CI [{_score(against.ci_low)}, "
             f"{_score(against.ci_high)}], p = {_p(against.p_value)}): {beat}"
         )
+    if result["overfitting_gap"] is not None:
+        lines.append(
+            f"Best: validation {_score(result['best'].get('validation'))}, test {_score(result['best'].get('test'))}"
+            f" (overfitting gauge {result['overfitting_gap']:+.3f}); racing saved {result['calls_saved']} answers."
+        )
     if result["verdict"]:
         lines.append(f"Verdict: {result['verdict']}")
     return "\n".join(lines)
