@@ -333,11 +333,7 @@ def drop_if_behind(run, candidate, best):
     """Whether the paired test on the examples `candidate` has answered puts it behind the best; if so, it is
     scored on those alone and marked as dropped."""
     evaluation = evaluation_of(run, candidate, Split.VALIDATION)
-    mine = slice_scores(run, evaluation)
-    examples = sorted(mine)
-    comparison = compare_paired([best[e] for e in examples], [mine[e] for e in examples],
-                                binary=metrics.is_binary(run.metric), seed=run.seed)
-    behind = comparison.delta < 0 and comparison.p_value is not None and comparison.p_value < RACE_ALPHA
+    behind = clearly_behind(run, slice_scores(run, evaluation), best)
     if behind:
         evaluation.raced_out = True
         evaluation.save(update_fields=["raced_out"])
@@ -358,10 +354,9 @@ def pick_winner(run, candidates):
     return means[winner.pk], winner
 
 
-def clearly_behind(run, mine, top):
-    examples = sorted(top)
-    comparison = compare_paired([top[e] for e in examples], [mine[e] for e in examples],
-                                binary=metrics.is_binary(run.metric), seed=run.seed)
+def clearly_behind(run, mine, theirs):
+    """Whether the paired test on the examples of `mine` (scores by example) puts them behind `theirs`."""
+    comparison = compare(run, {example: theirs[example] for example in mine}, mine)
     return comparison.delta < 0 and comparison.p_value is not None and comparison.p_value < RACE_ALPHA
 
 
@@ -405,7 +400,7 @@ def mean(scores):
 def compare(run, before, after):
     """`after` − `before`, paired on the same examples."""
     if before.keys() != after.keys():
-        raise PromptOptError("The test answers of the versions compared are not for the same examples.")
+        raise PromptOptError("The answers of the versions compared are not for the same examples.")
     examples = sorted(after)
     return compare_paired(
         [before[e] for e in examples], [after[e] for e in examples], binary=metrics.is_binary(run.metric),
