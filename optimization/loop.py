@@ -343,13 +343,16 @@ def drop_if_behind(run, candidate, best):
 
 def pick_winner(run, candidates):
     """(score, version) of the best candidate, or (None, None). Those the paired test cannot tell from the top
-    one tie with it, and the shortest prompt of them wins: noise alone does not pick a longer prompt."""
+    one tie with it, and the shortest prompt of them wins: noise alone does not pick a longer prompt. A tied
+    candidate that does not improve on the best so far cannot win in the top one's place."""
     if not candidates:
         return None, None
     scores = {c.pk: scores_by_example(run, evaluation_of(run, c, Split.VALIDATION)) for c in candidates}
     means = {pk: sum(values.values()) / len(values) for pk, values in scores.items()}
     top = max(candidates, key=lambda c: (means[c.pk], -c.number))
-    tied = [c for c in candidates if c == top or not clearly_behind(run, scores[c.pk], scores[top.pk])]
+    tied = [c for c in candidates if c == top or (
+        means[c.pk] > run.best_score + IMPROVEMENT and not clearly_behind(run, scores[c.pk], scores[top.pk])
+    )]
     winner = min(tied, key=lambda c: (prompt_length(c), -means[c.pk], c.number))
     return means[winner.pk], winner
 

@@ -76,10 +76,14 @@ def test_candidates_the_paired_test_cannot_tell_apart_tie_and_the_shorter_wins(r
     short = Candidate("Judge.", FORMAT, (), "short")
     run = raced(long, short, Candidate("Hm.", "{input}", (), "rambles"), race_from=0)
     candidates = list(run.iterations.get().candidates.all())
+    run.best_score = 0.5  # as if the best so far were worse than both
     score, winner = loop.pick_winner(run, candidates)
     assert (winner.note, score) == ("short", 11 / 12)
     # The rambling one is shortest of all, but clearly behind: it does not tie.
     assert loop.pick_winner(run, [c for c in candidates if c.note != "short"])[1].note == "long"
+    # A tie that would not improve on the best so far does not take the top one's place.
+    run.best_score = 11 / 12
+    assert loop.pick_winner(run, candidates)[1].note == "long"
 
 
 def test_the_slices_double_until_every_example(dataset):
