@@ -31,7 +31,8 @@ demo: install $(LOCAL_KEY)
 	$(PY) manage.py migrate --noinput -v0
 	$(PY) manage.py collectstatic --noinput -v0
 	$(PY) manage.py setup_demo
-	@echo "Optimizing the demo prompt on sports_understanding with the embedded model (about 10 minutes)..."
+	@echo "Optimizing the demo prompt on sports_understanding with the embedded model (about 10 minutes);"
+	@echo "the result is compared with the start and with always giving the train split's most common answer..."
 	$(PY) manage.py optimize --team "Demo team" --dataset sports_understanding --prompt "Sports judge"
 	@echo "Serving on http://127.0.0.1:8000/ with a background worker for runs (Ctrl-C stops both)"
 	$(PY) manage.py worker & worker=$$!; trap 'kill $$worker' EXIT INT TERM; \

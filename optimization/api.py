@@ -85,7 +85,10 @@ class VersionSerializer(serializers.ModelSerializer):
     class Meta:
         model = PromptVersion
         fields = ["id", "prompt", "number", "status", "system_prompt", "output_instruction", "demonstrations",
-                  "parent", "created_by", "created_by_run", "note", "created_at"]
+                  "parent", "created_by", "created_by_run", "note", "held_back", "created_at"]
+        extra_kwargs = {"held_back": {"help_text": "Why the run that made it did not offer it for review (empty: "
+                                                   "offered, or written by a person). Requesting its review then "
+                                                   "takes an override."}}
 
 
 class VersionCreateSerializer(serializers.Serializer):
@@ -102,6 +105,14 @@ class VersionCreateSerializer(serializers.Serializer):
 class ReviewSerializer(serializers.Serializer):
     comment = serializers.CharField(required=False, default="", allow_blank=True, max_length=10_000,
                                     help_text="Required to reject: it is what the author reads.")
+
+
+class RequestReviewSerializer(ReviewSerializer):
+    override = serializers.CharField(
+        required=False, default="", allow_blank=True, max_length=10_000,
+        help_text="Required for a version its run held back (see the version's held_back), refused otherwise: "
+                  "why it should be reviewed against the run's verdict. The audit log keeps it; the approver sees it.",
+    )
 
 
 class DiffSerializer(serializers.Serializer):
@@ -195,6 +206,21 @@ class RunCreateSerializer(serializers.ModelSerializer):
         extra_kwargs = {name: {"default": _model_default(name)} for name in Run.PARAMETERS}
 
 
+class BaselineSerializer(serializers.Serializer):
+    answer = serializers.CharField(help_text="The constant answer, chosen on the train split.")
+    validation = serializers.FloatField(allow_null=True)
+    test = serializers.FloatField(allow_null=True)
+    test_delta = serializers.FloatField(allow_null=True, help_text="The best version's test score − this one's.")
+    ci_low = serializers.FloatField(allow_null=True)
+    ci_high = serializers.FloatField(allow_null=True)
+    p_value = serializers.FloatField(allow_null=True)
+
+
+class ConstantAnswerSerializer(serializers.Serializer):
+    start = serializers.DictField(child=serializers.BooleanField(), help_text="By split.")
+    best = serializers.DictField(child=serializers.BooleanField(), help_text="By split.")
+
+
 class RunSummarySerializer(serializers.Serializer):
     """`run_summary`: what `manage.py optimize --json` prints."""
 
@@ -208,6 +234,16 @@ class RunSummarySerializer(serializers.Serializer):
     ci_low = serializers.FloatField(allow_null=True)
     ci_high = serializers.FloatField(allow_null=True)
     p_value = serializers.FloatField(allow_null=True)
+    baseline = BaselineSerializer(allow_null=True, help_text="The constant-answer baseline; empty until the run "
+                                                             "has finished.")
+    constant_answer = ConstantAnswerSerializer(help_text="Whether nearly every answer is one label while the right "
+                                                         "answers are not, by split.")
+    verdict = serializers.CharField(allow_blank=True, help_text="The best version against the start and the "
+                                                                "baseline, in words.")
+    offered_for_review = serializers.BooleanField(help_text="Whether the best version became a candidate.")
+    overfitting_gap = serializers.FloatField(allow_null=True, help_text="The best version's validation score "
+                                                                        "(where it was chosen) minus its test score.")
+    calls_saved = serializers.IntegerField(help_text="Validation answers racing did not ask for.")
     iterations = serializers.IntegerField()
     llm_calls = serializers.IntegerField()
     tokens = serializers.IntegerField()
@@ -245,10 +281,17 @@ class IterationSerializer(serializers.Serializer):
 
 
 class EvaluationSerializer(serializers.Serializer):
-    version = serializers.IntegerField()
-    version_id = serializers.IntegerField()
+    version = serializers.IntegerField(allow_null=True, help_text="Empty for the constant-answer baseline.")
+    version_id = serializers.IntegerField(allow_null=True)
+    baseline_answer = serializers.CharField(allow_null=True, help_text="The baseline's answer; empty for a version.")
     split = serializers.CharField()
     score = serializers.FloatField(allow_null=True, help_text="Empty until every example is scored.")
+    constant_answer = serializers.BooleanField(help_text="Nearly every answer is one label while the right answers "
+                                                         "are not.")
+    raced_out = serializers.BooleanField(help_text="Dropped by racing: its score is on the examples it answered.")
+    spread = serializers.JSONField(allow_null=True, help_text="The answers beside the right answers: rows of "
+                                                              "[label, answered, right], the top answer and its "
+                                                              "share, and a confusion matrix for choices.")
     examples = serializers.IntegerField()
     iteration = serializers.IntegerField(allow_null=True)
 
@@ -284,7 +327,7 @@ class AuditEntrySerializer(serializers.ModelSerializer):
     class Meta:
         model = AuditEntry
         fields = ["id", "team", "prompt", "prompt_name", "version", "version_id", "actor", "action", "from_status",
-                  "to_status", "comment", "created_at"]
+                  "to_status", "comment", "override", "created_at"]
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -414,14 +457,13 @@ class VersionDiffView(ApiConventions, APIView):
 # Reviews: every transition is a function of reviews.py, which holds the rules (four eyes, roles, states)
 
 
-def _review_view(transition, summary, description):
+def _review_view(transition, summary, description, serializer=ReviewSerializer):
     class ReviewView(ApiConventions, APIView):
-        @extend_schema(summary=summary, description=description, request=ReviewSerializer,
+        @extend_schema(summary=summary, description=description, request=serializer,
                        responses=documented({200: VersionSerializer}, 400, 403, 404))
         def post(self, request, pk, number):
             version = _version(request, pk, number)
-            data = valid_input(ReviewSerializer, request)
-            transition(version=version, by=request.user, comment=data["comment"])
+            transition(version=version, by=request.user, **valid_input(serializer, request))
             return Response(VersionSerializer(_version(request, pk, number)).data)
 
     ReviewView.__name__ = ReviewView.__qualname__ = f"{transition.__name__.title().replace('_', '')}View"
@@ -430,7 +472,9 @@ def _review_view(transition, summary, description):
 
 RequestReviewView = _review_view(
     reviews.review_request, "Ask for a review",
-    "From candidate, draft or rejected to in review. Takes the editor role.")
+    "From candidate, draft or rejected to in review. Takes the editor role. A version its run held back (its "
+    "held_back says why) takes an override: the reason, kept in the audit log and shown to the approver.",
+    RequestReviewSerializer)
 ApproveView = _review_view(
     reviews.review_approve, "Approve a version in review",
     "Takes the approver role, and another person than the one who wrote the version or launched the run that "

@@ -137,6 +137,7 @@ class RunForm(forms.ModelForm):
             if name not in self.initial and field.queryset.count() == 1:
                 self.initial[name] = field.queryset.get().pk
         self.fields["screen_factor"].required = False
+        self.fields["race_from"].required = False
 
     def clean_metric_options(self):
         """An empty box is no options."""
@@ -146,6 +147,11 @@ class RunForm(forms.ModelForm):
         """An empty box, or a form from before the box existed, is no screening."""
         value = self.cleaned_data["screen_factor"]
         return Run._meta.get_field("screen_factor").get_default() if value is None else value
+
+    def clean_race_from(self):
+        """An empty box, or a form from before the box existed, races as the default does."""
+        value = self.cleaned_data["race_from"]
+        return Run._meta.get_field("race_from").get_default() if value is None else value
 
     def clean(self):
         data = super().clean()

@@ -7,7 +7,8 @@ A run moves through five steps per iteration, then a last comparison on the test
     3. optimizer           a strategy proposes new candidate prompts from the scores, failures and history
     4. refined inference   the candidates answer the same validation examples
     5. second evaluation   the candidates are scored, the best is kept, and the loop decides: again, or stop
-    then: final test       the starting and the best version answer the held-out test split, compared pairwise
+    then: final test       the starting and the best version answer the held-out test split, the constant-answer
+                           baseline is scored beside them, and the best becomes a candidate only if it beats both
 
 Each step reads what it needs from the database and writes what it produced there, so it can run again after
 a crash without doing its work twice: inference only asks for the answers still missing (and finished LLM calls
@@ -22,7 +23,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Count, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -30,11 +31,14 @@ from datasets.models import Example, Split
 from promptopt.errors import PromptOptError
 
 from . import meta_model, metrics
+from .baseline import constant_answer
 from .llm import LLMError, Request, complete_batch, usage_for
 from .models import Evaluation, Iteration, Prediction, PromptVersion, Run, RunStatus, Step, VersionStatus
 from .prompting import answer_token_budget, messages_for
+from .spread import is_constant, spread_of
 from .statistics import compare_paired
 from .strategies import Candidate, Failure, OptimizerError, Situation, StopOptimizing, strategy_for
+from .verdict import Side, judge
 
 log = logging.getLogger("promptopt.loop")
 
@@ -42,6 +46,9 @@ INFERENCE_CHUNK = 32  # answers asked for between two checks for cancellation an
 FAILURES_SHOWN = 5
 OPTIMIZER_TEMPERATURE = 0.7
 IMPROVEMENT = 1e-9
+# A candidate is behind when the paired test on the examples it has answered says so at this level (two-sided):
+# on a first slice of 10 right/wrong answers that takes 6 discordant pairs, all in the best's favour.
+RACE_ALPHA = 0.05
 
 
 class RunCancelled(Exception):
@@ -113,22 +120,34 @@ def optimizer(run):
 
 
 def refined_inference(run):
-    """4. Each candidate answers the same validation examples, within the budget."""
+    """4. The candidates answer the same validation examples, within the budget: in a race, a slice at a time
+    (the first `race_from` examples, then twice as many, ...), and a candidate a paired test puts behind the
+    best on the examples answered so far answers no more."""
     candidates = list(this_iteration(run).candidates.all())
-    needed = len(candidates) * len(selected_examples(run, Split.VALIDATION))
-    stop = budget_spent(run, upcoming_calls=needed)
+    examples = race_order(run)
+    stop = budget_spent(run, upcoming_calls=len(candidates) * len(examples))
     if stop:
         return finish_iterating(run, stop)
-    for candidate in candidates:
-        infer(run, candidate, Split.VALIDATION)
+    best = scores_by_example(run, evaluation_of(run, current_best(run), Split.VALIDATION))
+    racing = [c for c in candidates if not evaluation_of(run, c, Split.VALIDATION).raced_out]
+    for size in race_slices(run.race_from, len(examples)):
+        for candidate in racing:
+            infer(run, candidate, Split.VALIDATION, examples[:size])
+        if size < len(examples):
+            racing = [c for c in racing if not drop_if_behind(run, c, best)]
+    run.calls_saved = sum(
+        len(examples) - e.answered
+        for e in Evaluation.objects.filter(run=run, raced_out=True).annotate(answered=Count("predictions"))
+    )
     return Step.SECOND_EVALUATION
 
 
 def second_evaluation(run):
-    """5. Score the candidates, keep the best, and decide whether to go round again."""
+    """5. Score the candidates, keep the best, and decide whether to go round again. Among the candidates that
+    answered every example, those a paired test cannot tell from the top one are a tie, won by the shortest."""
     iteration = this_iteration(run)
-    scored = [(score(run, evaluation_of(run, c, Split.VALIDATION)), c) for c in iteration.candidates.all()]
-    winner_score, winner = max(scored, key=lambda pair: (pair[0], -pair[1].number), default=(None, None))
+    finished = [c for c in iteration.candidates.all() if not evaluation_of(run, c, Split.VALIDATION).raced_out]
+    winner_score, winner = pick_winner(run, finished)
     iteration.improved = winner is not None and winner_score > run.best_score + IMPROVEMENT
     if iteration.improved:
         run.best_version, run.best_score = winner, winner_score
@@ -153,26 +172,42 @@ def second_evaluation(run):
 
 
 def final_test(run):
-    """The start and the best version on the held-out test split, compared example by example."""
+    """The start, the best version and the constant-answer baseline on the held-out test split, compared example
+    by example. The best becomes a candidate only if the verdict (optimization.verdict) offers it."""
     start, best = run.start_version, current_best(run)
     infer(run, start, Split.TEST)
     infer(run, best, Split.TEST)
-    start_scores = scores_by_example(run, start, Split.TEST)
-    best_scores = scores_by_example(run, best, Split.TEST)
-    examples = sorted(start_scores)
-    comparison = compare_paired(
-        [start_scores[e] for e in examples],
-        [best_scores[e] for e in examples],
-        binary=metrics.is_binary(run.metric),
-        seed=run.seed,
+    baseline = baseline_evaluations(run)
+    start_scores = scores_by_example(run, evaluation_of(run, start, Split.TEST))
+    best_scores = scores_by_example(run, evaluation_of(run, best, Split.TEST))
+    baseline_scores = scores_by_example(run, baseline[Split.TEST])
+    against_start = compare(run, start_scores, best_scores)
+    against_baseline = compare(run, baseline_scores, best_scores)
+    run.test_start_score = mean(start_scores)
+    run.test_best_score = mean(best_scores)
+    run.test_delta, run.ci_low, run.ci_high = against_start.delta, against_start.ci_low, against_start.ci_high
+    run.p_value = against_start.p_value
+    run.baseline_delta, run.baseline_ci_low = against_baseline.delta, against_baseline.ci_low
+    run.baseline_ci_high, run.baseline_p_value = against_baseline.ci_high, against_baseline.p_value
+    verdict = judge(
+        best=f"v{best.number}",
+        is_start=best == start,
+        examples=len(best_scores),
+        best_score=run.test_best_score,
+        start=Side(f"the start v{start.number}", run.test_start_score, against_start),
+        baseline=Side(f"always answering {baseline[Split.TEST].baseline_answer!r}", mean(baseline_scores),
+                      against_baseline),
+        constant=constant_words(run, best),
     )
-    run.test_start_score = sum(start_scores.values()) / len(start_scores)
-    run.test_best_score = sum(best_scores.values()) / len(best_scores)
-    run.test_delta, run.ci_low, run.ci_high = comparison.delta, comparison.ci_low, comparison.ci_high
-    run.p_value = comparison.p_value
+    run.verdict = verdict.words
     if best != start and best.status == VersionStatus.DRAFT:
-        best.status = VersionStatus.CANDIDATE
-        best.save(update_fields=["status"])
+        if verdict.offered:
+            best.status = VersionStatus.CANDIDATE
+        best.held_back = "" if verdict.offered else verdict.words
+        best.save(update_fields=["status", "held_back"])
+    PromptVersion.objects.filter(created_by_run=run, status=VersionStatus.DRAFT, held_back="").exclude(
+        pk=best.pk
+    ).update(held_back=f"Run #{run.pk} did not pick it: another version scored higher on the validation split.")
     run.status = RunStatus.SUCCEEDED
     run.finished_at = timezone.now()
     return Step.DONE
@@ -221,10 +256,11 @@ def evaluation_of(run, version, split):
     return evaluation
 
 
-def infer(run, version, split):
-    """Ask for the answers of `version` to the examples of `split` it has not answered yet in this run."""
+def infer(run, version, split, examples=None):
+    """Ask for the answers of `version` to the examples of `split` (or those given) it has not answered yet in
+    this run."""
     evaluation = evaluation_of(run, version, split)
-    examples = selected_examples(run, split)
+    examples = selected_examples(run, split) if examples is None else examples
     if not examples:
         raise PromptOptError(f"The dataset has no {split} examples to run on.")
     answered = set(evaluation.predictions.values_list("example_id", flat=True))
@@ -263,9 +299,91 @@ def score(run, evaluation):
         return evaluation.score
     predictions = list(evaluation.predictions.select_related("example"))
     if not predictions:
-        raise PromptOptError(f"{evaluation.version} has no answers on {evaluation.split} to score.")
+        raise PromptOptError(f"{evaluation.label} has no answers on {evaluation.split} to score.")
+    per_example = score_answers(run, predictions)
+    for prediction, value in zip(predictions, per_example):
+        prediction.score = value
+    Prediction.objects.bulk_update(predictions, ["score"])
+    evaluation.score = sum(per_example) / len(per_example)
+    evaluation.spread = spread_of(
+        [p.output for p in predictions], [p.example.expected for p in predictions],
+        [p.example.choices for p in predictions], run.metric_options,
+    )
+    evaluation.constant_answer = is_constant(evaluation.spread)
+    evaluation.save(update_fields=["score", "spread", "constant_answer"])
+    return evaluation.score
+
+
+def race_order(run):
+    """The validation examples in the order a race takes them: shuffled with the run's seed, so a slice is a
+    sample of the split, not its first rows."""
+    examples = selected_examples(run, Split.VALIDATION)
+    random.Random(f"{run.seed}:race").shuffle(examples)
+    return examples
+
+
+def race_slices(first, total):
+    """How many examples each round of a race has answered: first, twice as many, ..., then all."""
+    sizes = []
+    size = first
+    while 0 < size < total:
+        sizes.append(size)
+        size *= 2
+    return sizes + [total]
+
+
+def drop_if_behind(run, candidate, best):
+    """Whether the paired test on the examples `candidate` has answered puts it behind the best; if so, it is
+    scored on those alone and marked as dropped."""
+    evaluation = evaluation_of(run, candidate, Split.VALIDATION)
+    behind = clearly_behind(run, slice_scores(run, evaluation), best)
+    if behind:
+        evaluation.raced_out = True
+        evaluation.save(update_fields=["raced_out"])
+        score(run, evaluation)
+    return behind
+
+
+def pick_winner(run, candidates):
+    """(score, version) of the best candidate, or (None, None). Those the paired test cannot tell from the top
+    one tie with it, and the shortest prompt of them wins: noise alone does not pick a longer prompt. A tied
+    candidate that does not improve on the best so far cannot win in the top one's place."""
+    if not candidates:
+        return None, None
+    scores = {c.pk: scores_by_example(run, evaluation_of(run, c, Split.VALIDATION)) for c in candidates}
+    means = {pk: sum(values.values()) / len(values) for pk, values in scores.items()}
+    top = max(candidates, key=lambda c: (means[c.pk], -c.number))
+    tied = [c for c in candidates if c == top or (
+        means[c.pk] > run.best_score + IMPROVEMENT and not clearly_behind(run, scores[c.pk], scores[top.pk])
+    )]
+    winner = min(tied, key=lambda c: (prompt_length(c), -means[c.pk], c.number))
+    return means[winner.pk], winner
+
+
+def clearly_behind(run, mine, theirs):
+    """Whether the paired test on the examples of `mine` (scores by example) puts them behind `theirs`."""
+    comparison = compare(run, {example: theirs[example] for example in mine}, mine)
+    return comparison.delta < 0 and comparison.p_value is not None and comparison.p_value < RACE_ALPHA
+
+
+def prompt_length(version):
+    return len(version.system_prompt) + len(version.output_instruction) + sum(
+        len(d.get("input", "")) + len(d.get("output", "")) for d in version.demonstrations
+    )
+
+
+def slice_scores(run, evaluation):
+    """The scores of the answers an evaluation has so far, by example, without closing it."""
+    predictions = list(evaluation.predictions.select_related("example"))
+    for prediction, value in zip(predictions, score_answers(run, predictions)):
+        prediction.score = value
+    Prediction.objects.bulk_update(predictions, ["score"])
+    return {p.example_id: p.score for p in predictions}
+
+
+def score_answers(run, predictions):
     try:
-        per_example = metrics.score(
+        return metrics.score(
             run.metric,
             [p.output for p in predictions],
             [p.example.answers for p in predictions],
@@ -274,19 +392,63 @@ def score(run, evaluation):
         )
     except ValueError as exc:
         raise PromptOptError(f"The metric {run.metric} cannot score these answers: {exc}") from None
-    for prediction, value in zip(predictions, per_example):
-        prediction.score = value
-    Prediction.objects.bulk_update(predictions, ["score"])
-    evaluation.score = sum(per_example) / len(per_example)
-    evaluation.save(update_fields=["score"])
-    return evaluation.score
 
 
-def scores_by_example(run, version, split):
-    score(run, evaluation_of(run, version, split))
-    return dict(
-        Prediction.objects.filter(evaluation__run=run, evaluation__version=version, evaluation__split=split)
-        .values_list("example_id", "score")
+def scores_by_example(run, evaluation):
+    score(run, evaluation)
+    return dict(evaluation.predictions.values_list("example_id", "score"))
+
+
+def mean(scores):
+    return sum(scores.values()) / len(scores)
+
+
+def compare(run, before, after):
+    """`after` − `before`, paired on the same examples."""
+    if before.keys() != after.keys():
+        raise PromptOptError("The answers of the versions compared are not for the same examples.")
+    examples = sorted(after)
+    return compare_paired(
+        [before[e] for e in examples], [after[e] for e in examples], binary=metrics.is_binary(run.metric),
+        seed=run.seed,
+    )
+
+
+def baseline_evaluations(run):
+    """The constant answer chosen on the train split, given to every validation and test example and scored like
+    any version's answers: no LLM call. Returns {split: evaluation}."""
+    train = selected_examples(run, Split.TRAIN)
+    try:
+        answer = constant_answer(run.metric, run.metric_options, train)
+    except ValueError as exc:
+        raise PromptOptError(f"The constant-answer baseline cannot be chosen: {exc}") from None
+    evaluations = {}
+    for split in (Split.VALIDATION, Split.TEST):
+        evaluation, _ = Evaluation.objects.get_or_create(
+            run=run, version=None, split=split, defaults={"baseline_answer": answer}
+        )
+        Prediction.objects.bulk_create(
+            [Prediction(evaluation=evaluation, example=e, output=evaluation.baseline_answer)
+             for e in selected_examples(run, split)],
+            ignore_conflicts=True,
+        )
+        score(run, evaluation)
+        evaluations[split] = evaluation
+    return evaluations
+
+
+def constant_words(run, version):
+    """How the version gives a constant answer, as part of a sentence, or None when it does not."""
+    flagged = {e.split: e for e in Evaluation.objects.filter(run=run, version=version, constant_answer=True)}
+    evaluation = flagged.get(Split.TEST) or flagged.get(Split.VALIDATION)
+    if evaluation is None:
+        return None
+    spread = evaluation.spread
+    given = round(spread["top_share"] * spread["examples"])
+    return (
+        f"it answers {spread['top_answer']!r} to {given} of {spread['examples']} {evaluation.split} examples while "
+        f"no right answer is more than {spread['right_top_share'] * 100:.0f} % of them: it learned a constant answer, "
+        "not the task"
     )
 
 
@@ -294,7 +456,7 @@ def situation_for(run):
     """What the optimizer sees: the current best, every scored prompt so far, failures, and the train split."""
     best = current_best(run)
     scored = (
-        Evaluation.objects.filter(run=run, split=Split.VALIDATION, score__isnull=False)
+        Evaluation.objects.filter(run=run, split=Split.VALIDATION, score__isnull=False, version__isnull=False)
         .select_related("version")
         .order_by("score", "version__number")
     )
@@ -425,7 +587,8 @@ def check_in(run):
 STATE_FIELDS = [
     "status", "step", "iteration", "best_version", "best_score", "iterations_without_improvement", "stop_reason",
     "last_error", "finished_at", "test_start_score", "test_best_score", "test_delta", "ci_low", "ci_high",
-    "p_value", "lease_token", "lease_until", "heartbeat_at",
+    "p_value", "baseline_delta", "baseline_ci_low", "baseline_ci_high", "baseline_p_value", "verdict", "calls_saved",
+    "lease_token", "lease_until", "heartbeat_at",
 ]
 
 

@@ -77,6 +77,7 @@ def earlier_pairs(run):
         Evaluation.objects.filter(
             split=Split.VALIDATION,
             score__isnull=False,
+            version__isnull=False,  # not the constant-answer baseline: it is no prompt
             run__dataset=run.dataset_id,
             run__metric=run.metric,
             run__primary_provider=run.primary_provider,

@@ -71,6 +71,9 @@ class PromptVersion(models.Model):
     note = models.TextField(blank=True, help_text="What changed and why.")
     # Set when a run's meta-model picked this candidate out of more proposals, to compare with its measured score.
     predicted_score = models.FloatField(null=True, blank=True, editable=False)
+    # Why the run that made it did not offer it for review (empty: a person's version, or a run's candidate).
+    # Asking for its review then takes a written override (reviews.review_request).
+    held_back = models.TextField(blank=True, editable=False)
     status = models.CharField(max_length=12, choices=VersionStatus.choices, default=VersionStatus.DRAFT)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -189,7 +192,8 @@ class Run(models.Model):
     PARAMETERS = (
         "primary_provider", "primary_model", "optimizer_provider", "optimizer_model", "metric", "metric_options",
         "strategy", "target", "patience", "max_iterations", "candidates_per_iteration", "screen_factor",
-        "examples_per_split", "max_llm_calls", "max_tokens", "max_cost", "temperature", "seed", "use_cache",
+        "race_from", "examples_per_split", "max_llm_calls", "max_tokens", "max_cost", "temperature", "seed",
+        "use_cache",
     )
     primary_provider = models.CharField(
         max_length=20, choices=provider_choices, default=default_provider,
@@ -229,6 +233,11 @@ class Run(models.Model):
         help_text="Propose this many times the candidates and score only those the meta-model predicts best; "
                   "1: no screening.",
     )
+    race_from = models.PositiveIntegerField(
+        default=10, validators=between(0, 100_000),
+        help_text="Score each candidate on this many validation examples first, then twice as many, and so on, "
+                  "dropping one a paired test puts behind the best; 0: every candidate answers every example.",
+    )
     examples_per_split = models.PositiveIntegerField(
         default=40, validators=between(1, 100_000), help_text="At most this many examples per split."
     )
@@ -255,6 +264,8 @@ class Run(models.Model):
         default=True, help_text="Reuse answers already paid for (same prompt, model and settings)."
     )
     estimated_calls = models.PositiveIntegerField(default=0)
+    # Validation answers racing did not ask for: those of the candidates dropped early.
+    calls_saved = models.PositiveIntegerField(default=0)
 
     # State.
     status = models.CharField(max_length=10, choices=RunStatus.choices, default=RunStatus.QUEUED, db_index=True)
@@ -280,6 +291,13 @@ class Run(models.Model):
     ci_low = models.FloatField(null=True, blank=True)
     ci_high = models.FloatField(null=True, blank=True)
     p_value = models.FloatField(null=True, blank=True)
+    # The same comparison of the best version with the constant-answer baseline (best − baseline).
+    baseline_delta = models.FloatField(null=True, blank=True)
+    baseline_ci_low = models.FloatField(null=True, blank=True)
+    baseline_ci_high = models.FloatField(null=True, blank=True)
+    baseline_p_value = models.FloatField(null=True, blank=True)
+    # What the evidence says about the best version, in words: whether it became a candidate, and why.
+    verdict = models.TextField(blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -312,23 +330,61 @@ class Iteration(models.Model):
 
 
 class Evaluation(models.Model):
-    """A version's score on one split within a run, with one Prediction row per example."""
+    """A version's score on one split within a run, with one Prediction row per example.
+
+    The run's constant-answer baseline is an evaluation too, with no version and its answer in `baseline_answer`:
+    its answers are scored, compared and shown the same way as a version's."""
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="evaluations")
-    version = models.ForeignKey(PromptVersion, on_delete=models.CASCADE, related_name="evaluations")
+    version = models.ForeignKey(
+        PromptVersion, null=True, blank=True, on_delete=models.CASCADE, related_name="evaluations"
+    )
+    baseline_answer = models.TextField(null=True, blank=True, help_text="The baseline's answer to every example.")
     split = models.CharField(max_length=10)
     iteration = models.ForeignKey(Iteration, null=True, blank=True, on_delete=models.SET_NULL)
     score = models.FloatField(null=True, blank=True, help_text="Empty until every example is scored.")
+    # The answers' spread beside the right answers' (optimization.spread), filled when the answers are scored.
+    spread = models.JSONField(null=True, blank=True, editable=False)
+    constant_answer = models.BooleanField(
+        default=False, help_text="Nearly every answer is the same while the right answers are not."
+    )
+    raced_out = models.BooleanField(
+        default=False, help_text="Dropped by racing: scored only on the first examples, behind the best there."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["run", "created_at"]
         constraints = [
-            models.UniqueConstraint(fields=["run", "version", "split"], name="one_evaluation_per_version_split")
+            models.UniqueConstraint(fields=["run", "version", "split"], name="one_evaluation_per_version_split"),
+            models.UniqueConstraint(
+                fields=["run", "split"], condition=Q(version__isnull=True), name="one_baseline_per_run_split"
+            ),
+            models.CheckConstraint(
+                condition=Q(version__isnull=True, baseline_answer__isnull=False)
+                | Q(version__isnull=False, baseline_answer__isnull=True),
+                name="evaluation_of_a_version_or_the_baseline",
+            ),
         ]
 
     def __str__(self):
-        return f"{self.version} on {self.split}: {self.score}"
+        return f"{self.label} on {self.split}: {self.score}"
+
+    @property
+    def is_baseline(self):
+        return self.version_id is None
+
+    @property
+    def label(self):
+        """What was evaluated, in a few words: "sports v3", or the baseline's answer."""
+        return f"the baseline (always {self.baseline_answer!r})" if self.is_baseline else str(self.version)
+
+    @property
+    def top_answer_words(self):
+        """The most frequent answer and its share, e.g. "plausible (95 %)"; "" before scoring."""
+        if not self.spread or self.spread["top_answer"] is None:
+            return ""
+        return f"{self.spread['top_answer']} ({self.spread['top_share'] * 100:.0f} %)"
 
 
 class Prediction(models.Model):
@@ -392,6 +448,8 @@ class AuditEntry(models.Model):
     from_status = models.CharField(max_length=12, choices=VersionStatus.choices)
     to_status = models.CharField(max_length=12, choices=VersionStatus.choices)
     comment = models.TextField(blank=True)
+    # A review asked for although the run that made the version held it back: the person's reason.
+    override = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

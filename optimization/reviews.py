@@ -7,6 +7,10 @@
 Approving or rejecting takes the approver role, and never by the person who made the version or launched the
 run that made it. An approval belongs to exactly one version, and versions are immutable, so what was approved
 is what ships. Every transition is written to the append-only audit log.
+
+A version a run made but did not offer (its verdict held it back: it lost to the start or to the constant
+answer, or gives one answer to everything; or another version won) needs a written override to be reviewed;
+the log keeps the reason and the approver sees it.
 """
 
 from django.db import transaction
@@ -20,9 +24,28 @@ from .models import AuditEntry, PromptVersion, VersionStatus
 S = VersionStatus
 
 
-def review_request(*, version, by, comment=""):
-    """Ask for a review of a candidate (or of a draft a person wrote)."""
-    return _move(version, by, "request_review", {S.CANDIDATE, S.DRAFT, S.REJECTED}, S.IN_REVIEW, Role.EDITOR, comment)
+def review_request(*, version, by, comment="", override=""):
+    """Ask for a review of a candidate (or of a draft a person wrote). A version its run held back takes an
+    `override`: the requester's reason for a review against the run's verdict."""
+    require_role(by, version.prompt.team, Role.EDITOR)
+    override = override.strip()
+    held_back = why_held_back(version)
+    if held_back and not override:
+        raise PromptOptError(f"{held_back} To ask for its review anyway, write why in the override; the approver "
+                             "reads it beside the run's verdict.")
+    if override and not held_back:
+        raise PromptOptError(f"{version} was not held back, so there is nothing to override; write your words in "
+                             "the comment.")
+    return _move(version, by, "request_review", {S.CANDIDATE, S.DRAFT, S.REJECTED}, S.IN_REVIEW, Role.EDITOR, comment,
+                 override)
+
+
+def why_held_back(version):
+    """Why the run that made `version` did not offer it for review, or "" (a person's version, a candidate)."""
+    run = version.created_by_run
+    if run is not None and run.is_active and version.status == S.DRAFT:
+        return f"Run #{run.pk} that made {version} is still running: its verdict decides whether it is offered."
+    return version.held_back
 
 
 def review_approve(*, version, by, comment=""):
@@ -70,7 +93,7 @@ def _check_not_own(version, by, verb):
         raise NotAllowed(f"You cannot {verb} {version}: you {how}. Another approver must review it.")
 
 
-def _move(version, by, action, allowed_from, to, role, comment):
+def _move(version, by, action, allowed_from, to, role, comment, override=""):
     require_role(by, version.prompt.team, role)
     with transaction.atomic():
         locked = PromptVersion.objects.select_for_update().select_related("prompt").get(pk=version.pk)
@@ -82,7 +105,7 @@ def _move(version, by, action, allowed_from, to, role, comment):
         locked.save(update_fields=["status"])
         AuditEntry.objects.create(
             team=locked.prompt.team, version=locked, actor=by, action=action, from_status=previous, to_status=to,
-            comment=comment,
+            comment=comment, override=override,
         )
     version.status = to
     return version

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import connection
-from django.db.models import Count, Max, OuterRef, Subquery
+from django.db.models import Count, F, Max, OuterRef, Subquery
 from django.http import Http404
 
 from promptopt.errors import PromptOptError
@@ -58,9 +58,9 @@ def run_detail(run):
     and every evaluation of the run."""
     evaluations = list(
         run.evaluations.select_related("version", "iteration").annotate(examples=Count("predictions"))
-        .order_by("version__number", "split")
+        .order_by(F("version__number").asc(nulls_last=True), "split")
     )
-    validation = {e.version_id: e.score for e in evaluations if e.split == "validation"}
+    validation = {e.version_id: e.score for e in evaluations if e.split == "validation" and not e.is_baseline}
     iterations = []
     for iteration in run.iterations.prefetch_related("candidates").order_by("number"):
         candidates = sorted(iteration.candidates.all(), key=lambda version: version.number)
@@ -83,8 +83,11 @@ def run_detail(run):
         "usage": usage_for(run),
         "iterations": iterations,
         "evaluations": [
-            {"version": e.version.number, "version_id": e.version_id, "split": e.split, "score": e.score,
-             "examples": e.examples, "iteration": e.iteration.number if e.iteration else None}
+            {"version": e.version.number if e.version else None, "version_id": e.version_id,
+             "baseline_answer": e.baseline_answer, "split": e.split, "score": e.score,
+             "constant_answer": e.constant_answer, "raced_out": e.raced_out, "spread": e.spread,
+             "examples": e.examples,
+             "iteration": e.iteration.number if e.iteration else None}
             for e in evaluations
         ],
     }

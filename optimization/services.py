@@ -178,11 +178,12 @@ def run_cancel(*, run, by=None):
 
 def run_summary(run):
     """The run's result as one JSON-ready dict (the CLI prints it; the API returns the same shape)."""
+    evaluations = list(Evaluation.objects.filter(run=run))
 
-    def scores(version):
+    def of(version, field):
         if version is None:
             return {}
-        return dict(Evaluation.objects.filter(run=run, version=version).values_list("split", "score"))
+        return {e.split: getattr(e, field) for e in evaluations if e.version_id == version.pk}
 
     usage = usage_for(run)
     best = run.best_version or (run.start_version if run.status == RunStatus.SUCCEEDED else None)
@@ -191,15 +192,45 @@ def run_summary(run):
         "status": run.status,
         "stop_reason": run.stop_reason,
         "error": run.last_error,
-        "start": scores(run.start_version),
-        "best": scores(best),
+        "start": of(run.start_version, "score"),
+        "best": of(best, "score"),
         "test_delta": run.test_delta,
         "ci_low": run.ci_low,
         "ci_high": run.ci_high,
         "p_value": run.p_value,
+        "baseline": baseline_summary(run, [e for e in evaluations if e.is_baseline]),
+        "constant_answer": {"start": of(run.start_version, "constant_answer"), "best": of(best, "constant_answer")},
+        "verdict": run.verdict,
+        "offered_for_review": bool(run.verdict) and best != run.start_version and not best.held_back,
+        "overfitting_gap": overfitting_gap(of(best, "score")),
+        "calls_saved": run.calls_saved,
         "iterations": run.iterations.count(),
         "llm_calls": usage["llm_calls"],
         "tokens": usage["tokens"],
         "cache_hits": usage["cache_hits"],
         "best_version_id": best.pk if best else None,
+    }
+
+
+def overfitting_gap(scores):
+    """The best version's validation score, where it was chosen among others, minus its test score: how much of
+    its score the choosing itself may have found."""
+    if scores.get(Split.VALIDATION) is None or scores.get(Split.TEST) is None:
+        return None
+    return scores[Split.VALIDATION] - scores[Split.TEST]
+
+
+def baseline_summary(run, evaluations):
+    """The constant answer chosen on train, its scores, and the best version − it on test; None before the end."""
+    if not evaluations:
+        return None
+    scores = {e.split: e.score for e in evaluations}
+    return {
+        "answer": evaluations[0].baseline_answer,
+        "validation": scores.get(Split.VALIDATION),
+        "test": scores.get(Split.TEST),
+        "test_delta": run.baseline_delta,
+        "ci_low": run.baseline_ci_low,
+        "ci_high": run.baseline_ci_high,
+        "p_value": run.baseline_p_value,
     }

@@ -8,7 +8,7 @@ import re
 from dataclasses import dataclass
 
 from django.contrib import messages
-from django.db.models import Count, Max, OuterRef, Subquery
+from django.db.models import Count, F, Max, OuterRef, Q, Subquery
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -33,9 +33,20 @@ from .models import (
     Step,
     VersionStatus,
 )
-from .services import prompt_create, require_role, run_cancel, run_create, run_estimate, version_create
+from .services import (
+    overfitting_gap,
+    prompt_create,
+    require_role,
+    run_cancel,
+    run_create,
+    run_estimate,
+    version_create,
+)
+from .statistics import Comparison
+from .verdict import GAIN, p_words, significant
 
 SCORED_SPLITS = (Split.VALIDATION, Split.TEST)
+BASELINE_LAST = F("version__number").asc(nulls_last=True)  # the constant-answer baseline has no version
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -163,10 +174,23 @@ def version_detail(request, pk, number):
         and (action.name != "promote" or not was_in_production)
         and (action.name != "rollback" or was_in_production)
     ]
+    evaluations = list(version.evaluations.filter(score__isnull=False).select_related("run").order_by("-created_at"))
+    baselines = {
+        (e.run_id, e.split): e
+        for e in Evaluation.objects.filter(run__in={e.run_id for e in evaluations}, version__isnull=True)
+    }
+    for evaluation in evaluations:
+        evaluation.baseline = baselines.get((evaluation.run_id, evaluation.split))
+    made_by = version.created_by_run
     context = {
         "version": version,
         "prompt": version.prompt,
-        "evaluations": version.evaluations.filter(score__isnull=False).select_related("run").order_by("-created_at"),
+        "evaluations": evaluations,
+        # The evidence of the run that made it: its comparison with the start and the baseline, and its verdict.
+        "made_by": made_by,
+        "comparison": comparison_of(made_by) if made_by and made_by.best_version_id == version.pk else None,
+        "held_back": reviews.why_held_back(version),
+        "override": next((entry for entry in audit if entry.override), None),
         "runs_started": version.runs_started.order_by("-created_at")[:10],
         "children": version.children.order_by("number"),
         "audit": audit,
@@ -185,7 +209,9 @@ def version_review(request, pk, number, action):
         raise Http404(f"No review action {action!r}.")
     try:
         # A NotAllowed (a role missing, one's own version) goes on to member_view: a 403 page with its message.
-        REVIEW_ACTIONS[action].call(version=version, by=request.user, comment=request.POST.get("comment", ""))
+        extra = {"override": request.POST.get("override", "")} if action == "request" else {}
+        REVIEW_ACTIONS[action].call(version=version, by=request.user, comment=request.POST.get("comment", ""),
+                                    **extra)
     except NotAllowed:
         raise
     except PromptOptError as exc:
@@ -390,7 +416,7 @@ def live_context(request, run):
         "chart": score_chart(run),
         "comparison": comparison_of(run),
         "evaluations": run.evaluations.filter(score__isnull=False).select_related("version")
-        .annotate(examples=Count("predictions")).order_by("version__number", "split"),
+        .annotate(examples=Count("predictions")).order_by(BASELINE_LAST, "split"),
         "can_cancel": run.is_active and not run.cancel_requested and may(request.user, run.team, Role.EDITOR),
     }
 
@@ -405,54 +431,83 @@ def progress_words(run):
         if run.cancel_requested:
             return "Cancelling: the worker stops it at its next check, within seconds."
         if run.step == Step.FINAL_TEST:
-            return f"Iterations done ({run.stop_reason}). Now scoring the start and the best version on the test split."
+            return (f"Iterations done ({run.stop_reason}). Now scoring the start, the best version and the "
+                    "constant-answer baseline on the test split.")
         return f"Iteration {run.iteration} of at most {run.max_iterations}: step {run.get_step_display()}."
     if run.status == RunStatus.SUCCEEDED:
-        return f"Finished. {run.stop_reason}"
+        return f"Finished. {run.stop_reason} {verdict_headline(run)}".rstrip()
     if run.status == RunStatus.CANCELLED:
         return run.stop_reason or "Cancelled."
     return "Stopped by an error; nothing after it ran."
 
 
-def _p_words(p):
-    if p is None:
-        return None
-    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+def verdict_headline(run):
+    """The verdict in one short sentence; the comparison below the progress has it in full."""
+    best = run.best_version
+    if not run.verdict:  # a run finished before verdicts were written
+        return ""
+    if best is None or best == run.start_version:
+        return "Nothing new is offered for review."
+    if best.held_back:
+        return f"{best} is held back, not offered for review: the comparison below says why."
+    return f"{best} is offered for review."
 
 
 def comparison_of(run):
-    """The test-split comparison in numbers, and one sentence saying what they mean."""
+    """The test-split comparison of the best version with the start and the constant-answer baseline, in numbers,
+    and the run's verdict in words."""
     if run.test_delta is None:
         return None
     best = run.best_version or run.start_version
-    examples = (
-        Evaluation.objects.filter(run=run, version=best, split=Split.TEST).annotate(n=Count("predictions"))
-        .values_list("n", flat=True).first() or 0
-    )
-    p = _p_words(run.p_value)
-    significant = run.p_value is None or run.p_value < 0.05
-    if best == run.start_version:
-        meaning = ("No candidate beat the start on the validation split, so the start stays the best version; "
-                   "the test split shows how it does on examples it was never tuned on.")
-    elif run.ci_low > 0 and significant:
-        meaning = (f"The new version does better on {examples} held-out examples, and the whole 95 % interval is "
-                   f"above zero ({p}): the improvement is unlikely to be chance.")
-    elif run.ci_high < 0 and significant:
-        meaning = (f"The new version does worse than the start on {examples} held-out examples ({p}): "
-                   "it won on validation by luck; do not promote it.")
-    else:
-        meaning = (f"On {examples} held-out examples the difference could be chance: the 95 % interval includes "
-                   f"zero{f' ({p})' if p else ''}. Measure it on more examples before relying on it.")
-    return {
-        "start": run.test_start_score,
-        "best": run.test_best_score,
-        "delta": f"{run.test_delta:+.2f}",
-        "ci": f"{run.ci_low:+.2f} to {run.ci_high:+.2f}",
-        "p": p or "—",
-        "examples": examples,
-        "best_version": best,
-        "meaning": meaning,
+    evaluations = {
+        (e.version_id, e.split): e
+        for e in Evaluation.objects.filter(run=run).filter(Q(version__in=[best, run.start_version]) |
+                                                           Q(version__isnull=True)).annotate(n=Count("predictions"))
     }
+    baseline = evaluations.get((None, Split.TEST))
+    rows = [
+        _comparison_row(f"start v{run.start_version.number}", run.start_version, evaluations, run.start_version.pk,
+                        best != run.start_version and Comparison(run.test_delta, run.ci_low, run.ci_high,
+                                                                 run.p_value)),
+        _comparison_row(f"best v{best.number}", best, evaluations, best.pk, None),
+    ]
+    if baseline is not None:
+        rows.append(_comparison_row(
+            f"baseline: always “{baseline.baseline_answer}”", None, evaluations, None,
+            Comparison(run.baseline_delta, run.baseline_ci_low, run.baseline_ci_high, run.baseline_p_value),
+        ))
+    test = evaluations.get((best.pk, Split.TEST))
+    validation = evaluations.get((best.pk, Split.VALIDATION))
+    return {
+        "rows": rows,
+        "gap": overfitting_gap({e.split: e.score for e in (test, validation) if e is not None}),
+        "examples": test.n if test else 0,
+        "best_version": best,
+        "offered": best != run.start_version and not best.held_back,
+        "meaning": run.verdict or _meaning_without_baseline(run, best),
+    }
+
+
+def _comparison_row(name, version, evaluations, version_id, comparison):
+    """One line of the comparison: scores per split, and the best version − this one on test."""
+    scored = [evaluations.get((version_id, split)) for split in SCORED_SPLITS]
+    row = {"name": name, "version": version, "scores": scored,
+           "constant": any(e is not None and e.constant_answer for e in scored) and version is not None}
+    if comparison and comparison.delta is not None:
+        note = ("not higher" if comparison.delta <= GAIN else "" if significant(comparison) else "could be chance")
+        row |= {"delta": f"{comparison.delta:+.2f}", "ci": f"{comparison.ci_low:+.2f} to {comparison.ci_high:+.2f}",
+                "p": p_words(comparison.p_value), "note": note}
+    return row
+
+
+def _meaning_without_baseline(run, best):
+    """What a run finished before baselines were measured says: its comparison with the start only."""
+    if best == run.start_version:
+        return ("No candidate beat the start on the validation split, so the start stays the best version; "
+                "the test split shows how it does on examples it was never tuned on.")
+    return (f"{best} against the start on test: difference {run.test_delta:+.2f}, 95 % interval "
+            f"{run.ci_low:+.2f} to {run.ci_high:+.2f}, {p_words(run.p_value)}. This run predates the "
+            "constant-answer baseline, so it is not compared with one.")
 
 
 def predicted_words(predicted):
@@ -463,11 +518,12 @@ def score_chart(run, width=640, height=220):
     """The best validation score after each iteration (and each candidate's) as coordinates for an SVG."""
     validation = Evaluation.objects.filter(run=run, split=Split.VALIDATION, score__isnull=False)
     start = validation.filter(version=run.start_version).values_list("score", flat=True).first()
+    baseline = validation.filter(version__isnull=True).first()
     best = [(0, start)] if start is not None else []
     best += [(i.number, i.best_score_after) for i in run.iterations.order_by("number")
              if i.best_score_after is not None]
     candidates = list(
-        validation.exclude(version=run.start_version).filter(iteration__isnull=False)
+        validation.filter(version__isnull=False, iteration__isnull=False).exclude(version=run.start_version)
         .values_list("iteration__number", "score", "version__number", "version__predicted_score")
     )
     if not best and not candidates:
@@ -495,6 +551,8 @@ def score_chart(run, width=640, height=220):
             for n, s, v, p in candidates
         ],
         "target": y(run.target),
+        "baseline": baseline and {"y": y(baseline.score), "answer": baseline.baseline_answer,
+                                  "score": f"{baseline.score:.2f}"},
         "y_ticks": [{"y": y(t), "label": f"{t:.2f}"} for t in (0, 0.25, 0.5, 0.75, 1)],
         "x_ticks": [{"x": x(n), "label": "start" if n == 0 else str(n)}
                     for n in range(0, span + 1, max(1, span // 10))],
@@ -505,7 +563,7 @@ def score_chart(run, width=640, height=220):
 def run_results(request, pk):
     """Per-example results of one version on one split in the run, with a filter for the failures."""
     run = _run_or_404(request.user, pk)
-    evaluations = run.evaluations.select_related("version").order_by("version__number", "split")
+    evaluations = run.evaluations.select_related("version").order_by(BASELINE_LAST, "split")
     chosen = request.GET.get("evaluation", "")
     if chosen:
         if not chosen.isdigit():
@@ -524,7 +582,23 @@ def run_results(request, pk):
         "run": run,
         "evaluations": evaluations,
         "evaluation": evaluation,
+        "confusion": confusion_rows(evaluation.spread) if evaluation else None,
         "failures": failures,
         "page": page_of(request, predictions),
     }
     return render_page(request, "optimization/run_results.html", context, fragment="optimization/_results.html")
+
+
+def confusion_rows(spread):
+    """The confusion matrix of a spread as rows a template can draw: the right answer, then a cell per answer."""
+    confusion = (spread or {}).get("confusion")
+    if not confusion:
+        return None
+    return {
+        "columns": confusion["columns"],
+        "rows": [
+            {"label": label, "cells": [{"n": n, "diagonal": column == label}
+                                       for column, n in zip(confusion["columns"], counts)]}
+            for label, counts in zip(confusion["rows"], confusion["counts"])
+        ],
+    }

@@ -146,3 +146,40 @@ def test_the_list_filters_by_status_and_prompt(dataset, prompt, editor):
     assert [r["id"] for r in cancelled] == [first]
     assert client.get(f"/api/v1/runs/?prompt={prompt.pk}").json()["count"] == 2
     assert client.get(f"/api/v1/runs/?dataset={dataset.pk + 100}").json()["count"] == 0
+
+
+def test_the_detail_has_the_baseline_the_flags_and_the_verdict(dataset, prompt, editor, student):
+    student.answers = {text: "plausible" for text in student.answers}  # the best answers one label to everything
+    client = token_client(editor)
+    run_id = start(client, dataset, prompt).json()["id"]
+    run_to_the_end(run_id)
+    summary = client.get(f"/api/v1/runs/{run_id}/").json()["summary"]
+    run = Run.objects.get()
+    assert set(summary["baseline"]) == {"answer", "validation", "test", "test_delta", "ci_low", "ci_high", "p_value"}
+    assert summary["baseline"]["test_delta"] == run.baseline_delta
+    assert summary["constant_answer"]["best"] == {"validation": True, "test": True}
+    assert summary["offered_for_review"] is False and summary["verdict"] == run.verdict
+    evaluations = client.get(f"/api/v1/runs/{run_id}/").json()["evaluations"]
+    baseline = [e for e in evaluations if e["version"] is None]
+    assert {e["split"] for e in baseline} == {"validation", "test"}
+    assert all(e["baseline_answer"] == summary["baseline"]["answer"] for e in baseline)
+    best_test = next(e for e in evaluations if e["version"] == run.best_version.number and e["split"] == "test")
+    assert best_test["constant_answer"] is True and best_test["spread"]["top_answer"] == "plausible"
+
+
+def test_a_held_back_version_is_sent_for_review_over_the_api_only_with_an_override(dataset, prompt, editor,
+                                                                                   student):
+    student.answers = {text: "plausible" for text in student.answers}
+    client = token_client(editor)
+    run_id = start(client, dataset, prompt).json()["id"]
+    run_to_the_end(run_id)
+    best = Run.objects.get().best_version
+    url = f"/api/v1/prompts/{prompt.pk}/versions/{best.number}/"
+    assert client.get(url).json()["held_back"] == best.held_back != ""
+    refused = client.post(url + "request-review/", {"comment": "Please."}, format="json")
+    assert refused.status_code == 400 and "write why in the override" in error_of(refused)["message"]
+    sent = client.post(url + "request-review/", {"override": "Majority answers are what we want here."},
+                       format="json")
+    assert sent.status_code == 200 and sent.json()["status"] == "in_review"
+    log = client.get("/api/v1/audit/").json()["results"]
+    assert log[0]["override"] == "Majority answers are what we want here."

@@ -420,7 +420,7 @@ def test_launching_shows_the_estimate_then_runs_to_the_end(editor, dataset, prom
     page = text(client.get(response["Location"]))
     assert "Test-split comparison" in page and "95 % interval" in page
     assert "+1.00" in page and "p = 0.002" in page  # McNemar: 10 of 10 discordant pairs in favour
-    assert "the improvement is unlikely to be chance" in page
+    assert "is offered for review" in page and "baseline: always “plausible”" in page
     assert "<svg" in page and "Target reached" in page
 
 

@@ -65,6 +65,11 @@ def is_binary(metric):
     return metric in _BINARY
 
 
+def normalization_of(options):
+    """The options that say how an answer is normalised (the rest, like a regex pattern, are the metric's own)."""
+    return {name: value for name, value in (options or {}).items() if name in _NORMALIZATION}
+
+
 def _check_metric(metric):
     if metric not in METRICS:
         raise ValueError(f"Unknown metric {metric!r}; the metrics are: {', '.join(METRICS)}.")

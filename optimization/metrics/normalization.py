@@ -23,5 +23,16 @@ def mention_spans(text, phrase):
     return [match.span() for match in re.finditer(pattern, text)]
 
 
+def named_choices(answer, choices):
+    """The choices a (normalised) answer names. A choice seen only inside a longer one the answer names ("yes"
+    inside "yes, but only once") is not named itself."""
+    found = [(start, end, choice) for choice in choices for start, end in mention_spans(answer, choice)]
+    return {
+        choice
+        for start, end, choice in found
+        if not any(s <= start and end <= e and e - s > end - start for s, e, _ in found)
+    }
+
+
 def _is_punctuation(character):
     return unicodedata.category(character).startswith("P")

@@ -13,6 +13,8 @@ from promptopt.models import Team
 
 from ... import loop, services
 from ...models import Prompt, Run, RunStatus
+from ...statistics import Comparison
+from ...verdict import GAIN, significant
 
 # The options of a run's parameters are generated from the Run model's fields; these keep the names the command
 # has always had. Any other parameter's option is its name, as in --max-iterations. The two options that are not
@@ -112,12 +114,7 @@ class Command(BaseCommand):
         if options["json"]:
             self.stdout.write(json.dumps(result))
         else:
-            self.stdout.write(
-                f"Run {run.pk} {run.status}: {run.stop_reason or run.last_error}\n"
-                f"Test score: start {_score(result['start'].get('test'))} -> best {_score(result['best'].get('test'))}"
-                f" (difference {_score(result['test_delta'])}, 95% CI [{_score(result['ci_low'])}, "
-                f"{_score(result['ci_high'])}], p = {_p(result['p_value'])})"
-            )
+            self.stdout.write(human_summary(run, result))
         if run.status == RunStatus.FAILED:
             raise CommandError(f"Run {run.pk} failed: {run.last_error}")
 
@@ -147,6 +144,40 @@ class Command(BaseCommand):
         if len(teams) != 1:
             raise CommandError("Name the team with --team." if teams else "There is no team yet.")
         return teams[0]
+
+
+def human_summary(run, result):
+    """The before/after line, the constant-answer baseline beside it, and the verdict in words."""
+    lines = [
+        f"Run {run.pk} {run.status}: {run.stop_reason or run.last_error}",
+        f"Test score: start {_score(result['start'].get('test'))} -> best {_score(result['best'].get('test'))}"
+        f" (difference {_score(result['test_delta'])}, 95% CI [{_score(result['ci_low'])}, "
+        f"{_score(result['ci_high'])}], p = {_p(result['p_value'])})",
+    ]
+    baseline = result["baseline"]
+    if baseline:
+        against = Comparison(baseline["test_delta"], baseline["ci_low"], baseline["ci_high"], baseline["p_value"])
+        found = run.best_version_id not in (None, run.start_version_id)
+        who = "the loop" if found else "the start (the loop found nothing better)"
+        if against.delta <= GAIN:
+            beat = f"{who} did NOT beat the baseline."
+        elif significant(against):
+            beat = f"{who} beat the baseline."
+        else:
+            beat = f"{who} beat the baseline, by a difference that could be chance."
+        lines.append(
+            f"Baseline, always answering {baseline['answer']!r} (chosen on train): test {_score(baseline['test'])}"
+            f" (best - baseline {_score(against.delta)}, 95% CI [{_score(against.ci_low)}, "
+            f"{_score(against.ci_high)}], p = {_p(against.p_value)}): {beat}"
+        )
+    if result["overfitting_gap"] is not None:
+        lines.append(
+            f"Best: validation {_score(result['best'].get('validation'))}, test {_score(result['best'].get('test'))}"
+            f" (overfitting gauge {result['overfitting_gap']:+.3f}); racing saved {result['calls_saved']} answers."
+        )
+    if result["verdict"]:
+        lines.append(f"Verdict: {result['verdict']}")
+    return "\n".join(lines)
 
 
 def _score(value):

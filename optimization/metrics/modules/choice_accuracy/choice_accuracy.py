@@ -5,7 +5,7 @@ from statistics import fmean
 import evaluate
 
 import datasets
-from optimization.metrics.normalization import mention_spans, normalize
+from optimization.metrics.normalization import named_choices, normalize
 
 
 class ChoiceAccuracy(evaluate.Metric):
@@ -34,17 +34,6 @@ class ChoiceAccuracy(evaluate.Metric):
             if not right:
                 # Otherwise every answer to this example would silently score 0.
                 raise ValueError(f"Example {position}: the expected answer {acceptable[0]!r} is not among its choices.")
-            named = _named_choices(normalize(prediction, **normalization), offered)
+            named = named_choices(normalize(prediction, **normalization), offered)
             scores.append(float(len(named) == 1 and named <= right))
         return {"choice_accuracy": fmean(scores), "scores": scores}
-
-
-def _named_choices(answer, choices):
-    """The choices the answer names. A choice seen only inside a longer one the answer names ("yes" inside
-    "yes, but only once") is not named itself."""
-    found = [(start, end, choice) for choice in choices for start, end in mention_spans(answer, choice)]
-    return {
-        choice
-        for start, end, choice in found
-        if not any(s <= start and end <= e and e - s > end - start for s, e, _ in found)
-    }

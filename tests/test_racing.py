@@ -1,0 +1,110 @@
+"""Racing: candidates answer the validation examples a slice at a time, and one a paired test puts behind the
+best answers no more; among the candidates left, one the test cannot tell from the top ties, and the shorter
+prompt wins."""
+
+import pytest
+
+from datasets.models import Split
+from optimization import loop
+from optimization.models import Evaluation, LLMCall, PromptVersion, Run, Step
+from optimization.strategies import Candidate
+from optimization.strategies.operators import FORMAT_MARK
+from tests import test_loop
+from tests.test_loop import start_run
+
+student = test_loop.student  # the fixture: the loopback model that is right once the prompt names the answers
+
+FORMAT = f"{{input}}\n{FORMAT_MARK}: exactly one of plausible, implausible."
+
+
+@pytest.fixture
+def raced(dataset, student, monkeypatch):
+    """A run whose best so far names the answer format, in its second iteration, with the candidates given."""
+
+    def run_with(*candidates, race_from=4):
+        run = start_run(dataset, examples_per_split=12, race_from=race_from, target=1.0)
+        wrong = loop.selected_examples(run, Split.VALIDATION)[0]
+        student.answers[wrong.input] = "implausible" if wrong.expected == "plausible" else "plausible"
+        best = PromptVersion.objects.create(prompt=run.start_version.prompt, system_prompt="Judge sports.",
+                                            output_instruction=FORMAT, parent=run.start_version, created_by_run=run)
+        Run.objects.filter(pk=run.pk).update(best_version=best)  # as if an earlier iteration had found it
+        monkeypatch.setattr(loop, "strategy_for", lambda name: lambda situation: list(candidates))
+        for _ in range(4):  # primary inference and evaluation of the best; the optimizer; the refined inference
+            loop.run_next_step(run.pk)
+        run.refresh_from_db()
+        assert run.step == Step.SECOND_EVALUATION, run.last_error
+        return run
+
+    return run_with
+
+
+def answered(run, note):
+    return Evaluation.objects.get(run=run, split=Split.VALIDATION, version__note=note).predictions.count()
+
+
+def test_a_candidate_clearly_behind_stops_answering_and_the_run_counts_the_calls_saved(raced):
+    run = raced(Candidate("Judge.", "{input}", (), "rambles"), Candidate("Judge these.", FORMAT, (), "formatted"))
+    # Slices of 4, 8, 12: after 4 the rambling one is behind on at most 4 pairs (p = 0.125), after 8 on 7 or 8.
+    assert answered(run, "rambles") == 8 and answered(run, "formatted") == 12
+    assert Evaluation.objects.get(run=run, version__note="rambles").raced_out is True
+    assert run.calls_saved == 4
+    candidate_calls = LLMCall.objects.filter(run=run, purpose="inference", iteration=1).count()
+    assert candidate_calls == 12 + 8 + 12  # the best's 12, then the candidates'
+
+
+def test_without_racing_every_candidate_answers_every_example(raced):
+    run = raced(Candidate("Judge.", "{input}", (), "rambles"), Candidate("Judge these.", FORMAT, (), "formatted"),
+                race_from=0)
+    assert answered(run, "rambles") == answered(run, "formatted") == 12 and run.calls_saved == 0
+
+
+def test_the_dropped_candidate_is_not_the_winner_and_a_rerun_does_no_more(raced, student):
+    run = raced(Candidate("Judge.", "{input}", (), "rambles"), Candidate("Judge these.", FORMAT, (), "formatted"))
+    requests = len(student.requests)
+    run.lease_token = "x"
+    Run.objects.filter(pk=run.pk).update(lease_token="x")
+    run.step = Step.REFINED_INFERENCE
+    loop.refined_inference(run)  # as if the worker died after the race, before recording it
+    assert len(student.requests) == requests and run.calls_saved == 4
+    score, winner = loop.pick_winner(run, [c for c in run.iterations.get().candidates.all()
+                                            if not loop.evaluation_of(run, c, Split.VALIDATION).raced_out])
+    assert winner.note == "formatted"
+
+
+def test_candidates_the_paired_test_cannot_tell_apart_tie_and_the_shorter_wins(raced):
+    long = Candidate("Judge sports statements with care, thinking of every sport.", FORMAT, (), "long")
+    short = Candidate("Judge.", FORMAT, (), "short")
+    run = raced(long, short, Candidate("Hm.", "{input}", (), "rambles"), race_from=0)
+    candidates = list(run.iterations.get().candidates.all())
+    run.best_score = 0.5  # as if the best so far were worse than both
+    score, winner = loop.pick_winner(run, candidates)
+    assert (winner.note, score) == ("short", 11 / 12)
+    # The rambling one is shortest of all, but clearly behind: it does not tie.
+    assert loop.pick_winner(run, [c for c in candidates if c.note != "short"])[1].note == "long"
+    # A tie that would not improve on the best so far does not take the top one's place.
+    run.best_score = 11 / 12
+    assert loop.pick_winner(run, candidates)[1].note == "long"
+
+
+def test_the_slices_double_until_every_example(dataset):
+    assert loop.race_slices(10, 40) == [10, 20, 40]
+    assert loop.race_slices(10, 35) == [10, 20, 35]
+    assert loop.race_slices(10, 10) == [10] and loop.race_slices(0, 40) == [40]
+
+
+def test_the_summary_page_and_cli_show_the_calls_saved_and_the_overfitting_gauge(raced, editor):
+    from django.test import Client
+
+    from optimization.services import run_summary
+    from tests.test_loop import run_to_the_end
+
+    run = run_to_the_end(raced(Candidate("Judge.", "{input}", (), "rambles"),
+                               Candidate("Judge these.", FORMAT, (), "formatted")))
+    summary = run_summary(run)
+    assert summary["calls_saved"] == 4
+    assert summary["overfitting_gap"] == pytest.approx(summary["best"]["validation"] - summary["best"]["test"])
+    client = Client()
+    client.force_login(editor)
+    page = client.get(f"/runs/{run.pk}/").content.decode()
+    assert "answers saved by racing" in page and "(raced out)" in page
+    assert f"Overfitting gauge: the best scores {summary['overfitting_gap']:.2f} more on validation" in page
