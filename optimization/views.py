@@ -136,6 +136,7 @@ AUDIT_WORDS = {
     "rollback": "put back in production (rollback)",
     "replaced_by_promote": "took out of production (a promotion replaced it)",
     "replaced_by_rollback": "took out of production (a rollback replaced it)",
+    "import": "imported it as a draft (its status at the source, then its status here)",
 }
 
 

@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from datasets import api as datasets
 from optimization import api as optimization
+from optimization import api_exchange as exchange
 
 from .api_auth import ApiConventions, documented, valid_input
 from .models import ApiToken, Membership, Team
@@ -146,6 +147,9 @@ v1 = [
     path("runs/<int:pk>/cancel/", optimization.RunCancelView.as_view(), name="run-cancel"),
     path("runs/<int:pk>/versions/<int:number>/results/", optimization.RunResultsView.as_view(), name="run-results"),
     path("audit/", optimization.AuditLogView.as_view(), name="audit"),
+    # Applications and moving prompts between instances (issue 14)
+    path("prompts/<int:pk>/export/", exchange.PromptExportView.as_view(), name="prompt-export"),
+    path("prompts/import/", exchange.PromptImportView.as_view(), name="prompt-import"),
 ]
 
 
