@@ -22,7 +22,7 @@ from tests.test_api_support import isolate, new_version, ship
 from tests.test_loop import run_to_the_end, start_run, student  # noqa: F401 - student is a fixture
 from tests.test_worker import _database_url, _start_worker, _wait
 from webhooks.models import Delivery, Endpoint, Event
-from webhooks.services import attempt, endpoint_create
+from webhooks.services import attempt, endpoint_create, resend_due_deliveries
 
 
 @pytest.fixture(autouse=True)
@@ -244,3 +244,18 @@ def test_the_worker_sends_it_and_its_scheduled_retry(loopback_allowed, team, pro
     delivery = Delivery.objects.get()
     assert (delivery.attempts, delivery.last_status_code) == (2, 200)
     assert [verify_webhook(endpoint.secret, h, b)["id"] for h, b in receiver.received] == [str(delivery.pk)] * 2
+
+
+def test_a_delivery_whose_task_was_lost_is_queued_again(loopback_allowed, team, prompt, editor, approver,
+                                                        monkeypatch):
+    endpoint_create(team=team, url="http://127.0.0.1:9/", events=[Event.PROMOTED], by=approver)
+    ship(new_version(prompt, editor, "One."), editor, approver)
+    delivery = Delivery.objects.get()
+    queued = []
+    monkeypatch.setattr("webhooks.services.queue_attempt", lambda delivery_id, at=None: queued.append(delivery_id))
+    assert resend_due_deliveries() == 0  # just made: its own task is on its way
+    Delivery.objects.update(created_at=timezone.now() - timedelta(minutes=5))
+    assert resend_due_deliveries() == 1 and queued == [delivery.pk]
+    Delivery.objects.update(status="delivered")
+    assert resend_due_deliveries() == 0  # nothing more to send
+    assert Schedule.objects.filter(func="webhooks.services.resend_due_deliveries", minutes=1).exists()

@@ -99,6 +99,20 @@ def queue_attempt(delivery_id, at=None):
                  name=f"webhook {delivery_id} at {at:%H:%M:%S.%f}")
 
 
+def resend_due_deliveries():
+    """Queue every delivery that is due and has no task on its way: its task was lost with a worker that died,
+    or a scheduled retry was dropped. Every minute (the schedule made in this app's migration). A delivery queued
+    twice is harmless: `attempt` claims it, and the second task finds it not due. Returns how many."""
+    now = timezone.now()
+    quiet = now - timedelta(minutes=1)
+    due = Delivery.objects.filter(status__in=[Delivery.Status.PENDING, Delivery.Status.RETRYING]).filter(
+        Q(next_attempt_at__lt=quiet) | Q(next_attempt_at__isnull=True, created_at__lt=quiet))
+    ids = list(due.values_list("pk", flat=True)[:1000])
+    for delivery_id in ids:
+        queue_attempt(delivery_id)
+    return len(ids)
+
+
 def backoff(attempts):
     """Seconds before the attempt after `attempts` attempts: WEBHOOK_RETRY_SECONDS, then 4 times longer each time."""
     return settings.WEBHOOK_RETRY_SECONDS * 4 ** (attempts - 1)

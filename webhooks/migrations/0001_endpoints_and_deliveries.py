@@ -7,6 +7,18 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+def schedule_resending(apps, schema_editor):
+    apps.get_model("django_q", "Schedule").objects.get_or_create(
+        func="webhooks.services.resend_due_deliveries",
+        defaults={"name": "Resend webhook deliveries whose task was lost", "schedule_type": "I", "minutes": 1,
+                  "repeats": -1},
+    )
+
+
+def unschedule_resending(apps, schema_editor):
+    apps.get_model("django_q", "Schedule").objects.filter(func="webhooks.services.resend_due_deliveries").delete()
+
+
 class Migration(migrations.Migration):
 
     initial = True
@@ -14,6 +26,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ('promptopt', '0003_api_token_scope_and_expiry'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
+        ("django_q", "0019_alter_task_options_alter_ormq_key_alter_ormq_lock_and_more"),
     ]
 
     operations = [
@@ -55,4 +68,5 @@ class Migration(migrations.Migration):
                 'ordering': ['-created_at'],
             },
         ),
-    ]
+    migrations.RunPython(schedule_resending, unschedule_resending),
+]

@@ -3,6 +3,7 @@
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import tempfile
 import threading
@@ -14,6 +15,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .rendering import render_messages
+
+logger = logging.getLogger("promptopt_client")
 
 try:
     import fcntl
@@ -129,7 +132,10 @@ class PromptClient:
             if status == 304 and known is not None:
                 fresh = replace(known, checked_at=time.time(), stale=False)
             elif status == 200:
-                fresh = Prompt.from_document(json.loads(body), etag, time.time())
+                try:
+                    fresh = Prompt.from_document(json.loads(body), etag, time.time())
+                except (ValueError, KeyError, TypeError):  # a proxy's error page, a truncated body
+                    return self._fall_back(name, known, "an answer that is not a production prompt")
             elif status in (404, 410):
                 self._forget(name, path)
                 raise PromptNotFound(_message(body, status), status)
@@ -174,8 +180,13 @@ class PromptClient:
     def _refresh_forever(self):
         while not self._stop.wait(self.ttl):
             for name in list(self._memory):
-                with contextlib.suppress(PromptOptError), self._lock(name):
-                    self._revalidate(name)
+                try:
+                    with self._lock(name):
+                        self._revalidate(name)
+                except PromptOptError:
+                    pass  # dropped (404), refused, or down with no copy: `get` says so when asked
+                except Exception:  # never let one failure end the refreshing of every prompt
+                    logger.exception("Refreshing the prompt %r failed", name)
 
     # -----------------------------------------------------------------------------------------------------
     # The copy on disk: one JSON file per server, team and prompt, replaced atomically
