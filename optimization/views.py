@@ -18,6 +18,7 @@ from promptopt.errors import NotAllowed, PromptOptError
 from promptopt.models import Role
 from promptopt.teams import may, scoped, scoped_or_404, teams_of
 from promptopt.views import is_htmx, member_view, page_of, render_page
+from rollouts.views import canary_card
 
 from . import reviews
 from .forms import PromptForm, RunForm, VersionForm
@@ -96,6 +97,7 @@ def prompt_detail(request, pk):
         "splits": SCORED_SPLITS,
         "audit": _audit(AuditEntry.objects.filter(version__prompt=prompt).select_related("actor", "version")[:50]),
         "can_edit": may(request.user, prompt.team, Role.EDITOR),
+        "canary_card": canary_card(request.user, prompt),
     }
     return render(request, "optimization/prompt_detail.html", context)
 

@@ -171,6 +171,7 @@ INSTALLED_APPS = [
     "datasets",
     "optimization",
     "webhooks",
+    "rollouts",
 ]
 
 MIDDLEWARE = [

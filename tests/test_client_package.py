@@ -11,8 +11,10 @@ from promptopt_client import PromptClient, PromptNotFound, PromptOptError, Serve
 
 from optimization.models import Prompt, PromptVersion
 from optimization.prompting import messages_for
-from optimization.reviews import version_rollback
+from optimization.reviews import review_approve, review_request, version_rollback
 from promptopt.models import ApiToken
+from rollouts.models import Outcome, in_canary
+from rollouts.services import canary_start
 from tests.app_server import AppServer
 from tests.test_api_support import isolate, new_version, ship
 
@@ -164,3 +166,23 @@ def test_a_refusal_is_an_error_with_the_servers_message(server, prompt, editor, 
     with pytest.raises(PromptOptError) as refused:
         client_of(server, "po_not-a-token", tmp_path).get("ticket triage")
     assert refused.value.status == 401 and "token" in str(refused.value).lower()
+
+
+def test_during_a_canary_each_subject_keeps_its_version_and_outcomes_are_reported(server, prompt, editor, approver,
+                                                                                   key, tmp_path):
+    production = ship(new_version(prompt, editor, "Production."), editor, approver)
+    tried = new_version(prompt, editor, "Canary.")
+    review_request(version=tried, by=editor)
+    review_approve(version=tried, by=approver)
+    canary = canary_start(version=tried, share=40, by=approver)
+    client = client_of(server, key, tmp_path, ttl=60)
+    got = {f"user-{n}": client.get("ticket triage", subject=f"user-{n}") for n in range(200)}
+    for subject, prompt_served in got.items():  # decided locally, as the server decides it
+        expected = tried if in_canary(canary.salt, subject, 40) else production
+        assert (prompt_served.version, prompt_served.system_prompt) == (expected.number, expected.system_prompt)
+        assert client.get("ticket triage", subject=subject).version == prompt_served.version
+    assert client.get("ticket triage").version == production.number  # no subject: production
+    client.report("ticket triage", "user-1", got["user-1"].version, 1)
+    with pytest.raises(PromptOptError, match="report the version the subject was served"):
+        client.report("ticket triage", "user-1", 999, 1)
+    assert Outcome.objects.get().subject == "user-1"

@@ -14,7 +14,7 @@ import urllib.request
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .rendering import render_messages
+from .rendering import in_canary, render_messages
 
 logger = logging.getLogger("promptopt_client")
 
@@ -54,6 +54,20 @@ class Prompt:
     checked_at: float = 0.0  # when the server last confirmed it (time.time())
     stale: bool = False
 
+    @property
+    def canary(self):
+        """While a canary runs: {"version", "share", ...} of the version tried on a share of subjects; else None."""
+        return self.document.get("canary")
+
+    def for_subject(self, subject):
+        """The version `subject` (a user or session id) gets: the canary's for its share of subjects, always the
+        same one for the same subject, else this production version."""
+        canary = self.canary
+        if subject is None or canary is None or not in_canary(canary["salt"], str(subject), canary["share"]):
+            return self
+        return replace(self, version=canary["version"], system_prompt=canary["system_prompt"],
+                       output_instruction=canary["output_instruction"], demonstrations=canary["demonstrations"])
+
     def messages(self, text):
         """The chat messages for one input: the same rendering the server uses when it scores the prompt."""
         return render_messages(self.system_prompt, self.output_instruction, self.demonstrations, text)
@@ -90,16 +104,34 @@ class PromptClient:
     # -----------------------------------------------------------------------------------------------------
     # What applications call
 
-    def get(self, name):
+    def get(self, name, subject=None):
         """The production prompt called `name`: from memory within the TTL, else revalidated with the server.
+        With a `subject` (a user or session id), the version that subject gets while a canary runs, decided
+        here from the one document the server sent, so a subject costs no request of its own.
 
         Raises PromptNotFound (and forgets any copy) on 404/410, ServerUnavailable when the server is down and
         there is no copy, PromptOptError when the server refuses the request."""
         with self._lock(name):
             prompt = self._memory.get(name)
-            if prompt is not None and time.monotonic() < self._next_check.get(name, 0):
-                return prompt
-            return self._revalidate(name)
+            if prompt is None or time.monotonic() >= self._next_check.get(name, 0):
+                prompt = self._revalidate(name)
+        return prompt.for_subject(subject)
+
+    def report(self, name, subject, version, score):
+        """Report how it went for `subject` with `version` (the `version` of what `get(name, subject)` gave), while
+        a canary runs: e.g. 1 for a thumbs-up, 0 for a thumbs-down. Raises PromptOptError with the server's
+        reason if refused, ServerUnavailable if the server does not answer."""
+        url = f"{self.base_url}/api/v1/prompts/{urllib.parse.quote(name, safe='')}/outcomes/"
+        if self.team is not None:
+            url += f"?team={int(self.team)}"
+        body = json.dumps({"subject": str(subject), "version": version, "score": score}).encode()
+        headers = {"Authorization": f"Bearer {self.token}", "Content-Type": "application/json"}
+        try:
+            status, _, answer = self._open(urllib.request.Request(url, data=body, headers=headers, method="POST"))
+        except (OSError, TimeoutError) as error:
+            raise ServerUnavailable(f"{self.base_url} gave no answer: {error}") from None
+        if status != 201:
+            raise PromptOptError(_message(answer, status), status)
 
     def close(self):
         """Stop the background refresh (if any)."""
@@ -169,7 +201,9 @@ class PromptClient:
         headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
         if etag:
             headers["If-None-Match"] = etag
-        request = urllib.request.Request(url, headers=headers)
+        return self._open(urllib.request.Request(url, headers=headers))
+
+    def _open(self, request):
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 return response.status, response.headers.get("ETag", ""), response.read()

@@ -1,7 +1,17 @@
-"""How a prompt and an input become chat messages: the server's optimization/prompting.py `messages_for`, kept in
-agreement by a test of the server's suite (tests/test_client_package.py)."""
+"""Which version a subject gets, and how a prompt and an input become chat messages: the same as the server's
+(rollouts.models.in_canary, optimization/prompting.py `messages_for`), kept in agreement by tests of the server's
+suite (tests/test_client_package.py, tests/test_canary.py)."""
+
+import hashlib
 
 INPUT_PLACEHOLDER = "{input}"
+
+
+def in_canary(salt, subject, share):
+    """Whether `subject` gets the canary: the server's rule (rollouts.models.in_canary), kept in agreement by a
+    test of the server's suite. The same subject always gets the same answer for one canary."""
+    bucket = int(hashlib.sha256(f"{salt}:{subject}".encode()).hexdigest()[:8], 16) % 10_000
+    return bucket < share * 100
 
 
 def user_message(output_instruction, text):
