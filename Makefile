@@ -19,10 +19,11 @@ $(LOCAL_KEY):
 	mkdir -p $(@D)
 	umask 077 && $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
 
-$(VENV)/.installed: requirements.txt
+$(VENV)/.installed: requirements.txt clients/python/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet -e ./clients/python  # the applications' client: its tests run against the server
 	touch $@
 
 install: $(VENV)/.installed

@@ -12,7 +12,10 @@ Each worker keeps its SQLite connection, as the settings do by default. To see a
 per request instead (`conn_max_age=0`), pass --new-connection-per-request: opening one (WAL and the pragmas)
 costs more than everything else the endpoint does.
 
-    python -m benchmarks.serving [--new-connection-per-request]
+With --subject, a canary of another version runs on half the subjects, and every request names a subject the
+canary serves (`?subject=...`): what applications send during a canary rollout.
+
+    python -m benchmarks.serving [--new-connection-per-request] [--subject]
 """
 
 import asyncio
@@ -48,6 +51,7 @@ BARE_BODY = json.dumps({
 MODULE = "benchmarks.serving"  # not __name__, which is __main__ under `python -m`
 # One SQLite connection per worker, kept, as the settings' default; or one opened and closed per request.
 PERSISTENT = "--new-connection-per-request" not in sys.argv
+SUBJECT = "--subject" in sys.argv  # requests with a subject, during a canary
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -108,7 +112,19 @@ def promoted_prompt():
     review_approve(version=version, by=reviewer)
     version_promote(version=version, by=reviewer)
     _, key = ApiToken.issue(user=writer, name="bench", scope=ApiToken.Scope.SERVE)  # what an application holds
-    return version.number, key
+    if not SUBJECT:
+        return version.number, key, ""
+    from rollouts.models import in_canary
+    from rollouts.services import canary_start
+
+    tried = PromptVersion.objects.create(prompt=prompt, parent=version, created_by=writer, system_prompt=SYSTEM_PROMPT
+                                         + " Be brief.", output_instruction=OUTPUT_INSTRUCTION,
+                                         demonstrations=DEMONSTRATIONS)
+    review_request(version=tried, by=writer)
+    review_approve(version=tried, by=reviewer)
+    canary = canary_start(version=tried, share=50, by=reviewer)
+    subject = next(f"user-{n}" for n in range(1000) if in_canary(canary.salt, f"user-{n}", canary.share))
+    return tried.number, key, f"?subject={subject}"
 
 
 def relay_errors(log):
@@ -179,14 +195,16 @@ def main():
     setup_django()
     from urllib.parse import quote
 
-    number, key = promoted_prompt()
+    number, key, query = promoted_prompt()
     server, base = start_gunicorn()
     connections = "one SQLite connection per worker" if PERSISTENT else "a new SQLite connection per request"
+    if query:
+        print(f"requests with a subject the canary serves ({query}): v{number}", flush=True)
     print(f"gunicorn: {WORKERS} sync workers, {connections}; {CONCURRENCY} requests in flight, "
           f"{ROUNDS} alternating rounds of {REQUESTS} requests each", flush=True)
     try:
         auth = {"Authorization": f"Bearer {key}"}
-        production_url = f"{base}/api/v1/prompts/{quote(PROMPT)}/production/"
+        production_url = f"{base}/api/v1/prompts/{quote(PROMPT)}/production/{query}"
         wait_until_served(production_url, auth)
         targets = {
             "bare view": (f"{base}/bare/", {}, lambda body: body == BARE_BODY),

@@ -498,6 +498,16 @@ RollbackView = _review_view(
 CACHE_CONTROL = "private, max-age=0, must-revalidate"
 
 
+SUBJECT_MAX = 200
+
+
+def subject_param(request):
+    subject = request.query_params.get("subject")
+    if subject is not None and not 0 < len(subject) <= SUBJECT_MAX:
+        raise exceptions.ValidationError({"subject": [f"A user or session id of 1 to {SUBJECT_MAX} characters."]})
+    return subject
+
+
 def _etag_matches(header, etag):
     if not header:
         return False
@@ -528,6 +538,8 @@ class ProductionPromptView(ApiConventions, APIView):
         parameters=[
             OpenApiParameter("name", str, OpenApiParameter.PATH, description="The prompt's name."),
             OpenApiParameter("team", int, description="Which of your teams; needed if you are in several."),
+            OpenApiParameter("subject", str, description="A user or session id: while a canary runs, the version "
+                                                         "this subject gets (always the same one)."),
             OpenApiParameter("If-None-Match", str, OpenApiParameter.HEADER, description="An ETag from before."),
         ],
         responses=documented(
@@ -537,7 +549,8 @@ class ProductionPromptView(ApiConventions, APIView):
         ),
     )
     def get(self, request, name):
-        production = selectors.production_prompt(user=request.user, name=name, team_id=int_param(request, "team"))
+        production = selectors.production_prompt(user=request.user, name=name, team_id=int_param(request, "team"),
+                                                 subject=subject_param(request))
         return self.respond(request, production)
 
     def respond(self, request, production):
@@ -572,10 +585,12 @@ class ProductionPromptView(ApiConventions, APIView):
         """The response to a token's successful GET, or None for anything else (then DRF's way answers it)."""
         if request.method != "GET" or "\x00" in name or not self.quick_path_applies():
             return None
-        team = None
-        if request.META.get("QUERY_STRING"):  # rare: parsing it costs as much as a header
-            team = request.GET.get("team")
-            if request.GET.keys() - {"team"} or not (team and team.isascii() and team.isdigit() and len(team) <= 18):
+        team = subject = None
+        if request.META.get("QUERY_STRING"):  # rare without a subject: parsing it costs as much as a header
+            team, subject = request.GET.get("team"), request.GET.get("subject")
+            if request.GET.keys() - {"team", "subject"} or (
+                team is not None and not (team and team.isascii() and team.isdigit() and len(team) <= 18)
+            ) or (subject is not None and not 0 < len(subject) <= SUBJECT_MAX):
                 return None
         try:
             key = TokenAuthentication.key_of(request)
@@ -595,7 +610,8 @@ class ProductionPromptView(ApiConventions, APIView):
         TokenAuthentication.touch(token_id)
         self.args, self.kwargs, self.request = (), {"name": name}, request
         self.headers = self.default_response_headers
-        return self.finalize_response(request, self.respond(request, selectors.production_document(rows[0], name)))
+        return self.finalize_response(request, self.respond(request, selectors.production_document(rows[0], name,
+                                                                                                  subject)))
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from django.utils import timezone
 
 from datasets.models import Example, Split
 from promptopt.errors import PromptOptError
+from webhooks import events as webhook_events
 
 from . import meta_model, metrics
 from .baseline import constant_answer
@@ -627,4 +628,6 @@ def _record(run, token, status, step, **fields):
     with transaction.atomic():
         values = {name: getattr(run, name) for name in STATE_FIELDS}
         written = Run.objects.filter(pk=run.pk, lease_token=token).update(**values)
+        if written == 1 and run.status not in Run.ACTIVE:
+            webhook_events.run_ended(run)  # sent once the run's end is committed
     return written == 1 and run.status in Run.ACTIVE

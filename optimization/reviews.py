@@ -18,6 +18,7 @@ from django.db import transaction
 from promptopt.errors import NotAllowed, PromptOptError
 from promptopt.models import Role
 from promptopt.teams import require_role
+from webhooks import events as webhook_events
 
 from .models import AuditEntry, PromptVersion, VersionStatus
 
@@ -103,10 +104,11 @@ def _move(version, by, action, allowed_from, to, role, comment, override=""):
         previous = locked.status
         locked.status = to
         locked.save(update_fields=["status"])
-        AuditEntry.objects.create(
+        entry = AuditEntry.objects.create(
             team=locked.prompt.team, version=locked, actor=by, action=action, from_status=previous, to_status=to,
             comment=comment, override=override,
         )
+        webhook_events.version_changed(entry)  # sent once this transition commits
     version.status = to
     return version
 

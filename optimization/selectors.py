@@ -17,6 +17,7 @@ from django.http import Http404
 
 from promptopt.errors import PromptOptError
 from promptopt.models import ApiToken, Membership, Team
+from rollouts.models import Canary, in_canary
 
 from .llm import usage_for
 from .models import AuditEntry, Prediction, Prompt, PromptVersion, VersionStatus
@@ -140,7 +141,7 @@ def _production_sql(caller, one_team):
     who is not a superuser; a superuser's token finds nothing here and takes the long way)."""
     User = get_user_model()
     table = {model: connection.ops.quote_name(model._meta.db_table)
-             for model in (Team, Membership, Prompt, PromptVersion, AuditEntry, ApiToken, User)}
+             for model in (Team, Membership, Prompt, PromptVersion, AuditEntry, ApiToken, User, Canary)}
     user_id, is_superuser = (connection.ops.quote_name(User._meta.get_field(name).column)
                              for name in (User._meta.pk.name, "is_superuser"))
     production = f"'{PRODUCTION.value}'"
@@ -154,10 +155,14 @@ def _production_sql(caller, one_team):
     return (
         f"SELECT t.id, t.name, p.id, v.id, v.created_at,"
         f" (SELECT MAX(a.created_at) FROM {table[AuditEntry]} a WHERE a.version_id = v.id"
-        f" AND a.to_status = {production}), {'k.id, k.scope' if caller == 'token' else 'NULL, NULL'}"
+        f" AND a.to_status = {production}), {'k.id, k.scope' if caller == 'token' else 'NULL, NULL'},"
+        f" c.id, c.version_id, c.share, c.salt"
         f" FROM {teams[caller]}"
         f" LEFT JOIN {table[Prompt]} p ON p.team_id = t.id AND p.name = %s"
         f" LEFT JOIN {table[PromptVersion]} v ON v.prompt_id = p.id AND v.status = {production}"
+        # A canary is served only beside the production version it started beside (one active per prompt).
+        f" LEFT JOIN {table[Canary]} c ON c.prompt_id = p.id AND c.status = '{Canary.Status.ACTIVE.value}'"
+        f" AND c.baseline_id = v.id"
         + (" WHERE t.id = %s" if one_team else "")
         + " ORDER BY t.id LIMIT 2"
     )
@@ -169,7 +174,7 @@ def _production_rows(caller, who, name, team_id):
     with connection.cursor() as cursor:
         cursor.execute(_production_sql(caller, team_id is not None), params)
         columns = ("team_id", "team_name", "prompt_id", "version_id", "version_created_at", "promoted_at",
-                   "token_id", "token_scope")
+                   "token_id", "token_scope", "canary_id", "canary_version_id", "canary_share", "canary_salt")
         return [dict(zip(columns, row)) for row in cursor.fetchall()]
 
 
@@ -192,11 +197,11 @@ def production_cache_key(row, name):
     """Changes whenever what the endpoint returns may change: another version, another promotion of the same
     version (a rollback), a renamed prompt. Ids and times together survive a database that reuses ids."""
     facts = "|".join(str(row[key]) for key in ("team_id", "prompt_id", "version_id", "version_created_at",
-                                                "promoted_at"))
+                                                "promoted_at", "canary_id"))
     return "production:" + hashlib.sha256(f"{facts}|{name}".encode()).hexdigest()
 
 
-def production_prompt(*, user, name, team_id=None):
+def production_prompt(*, user, name, team_id=None, subject=None):
     """The production version of the prompt called `name`, in `user`'s one team (or in team `team_id`).
 
     Raises Http404 when there is no such team, prompt or production version, and PromptOptError when the user
@@ -215,17 +220,28 @@ def production_prompt(*, user, name, team_id=None):
         raise Http404(
             f"Prompt {name!r} of team {row['team_name']} has no production version yet: promote an approved version."
         )
-    return production_document(row, name)
+    return production_document(row, name, subject)
 
 
-def production_document(row, name):
-    """The production document of a row of `production_rows` that has a production version."""
-    key = production_cache_key(row, name)
+def production_document(row, name, subject=None):
+    """The production document of a row of `production_rows` that has a production version; for a `subject`
+    (a user or session id) the canary's version instead, if a canary runs and gives it to that subject."""
+    if subject is not None and row["canary_id"] is not None and in_canary(row["canary_salt"], subject,
+                                                                           row["canary_share"]):
+        facts = f"{row['canary_id']}|{row['canary_salt']}|{row['canary_version_id']}|{name}"  # the salt: random
+        return _document("canary:" + hashlib.sha256(facts.encode()).hexdigest(),
+                         lambda: _render_production(row["canary_version_id"]))
+    if row["canary_id"] is None:
+        return _document(production_cache_key(row, name), lambda: _render_production(row["version_id"]))
+    return _document(production_cache_key(row, name), lambda: _render_production(row["version_id"], canary=row))
+
+
+def _document(key, render):
     production = _recent.get(key)
     if production is None:
         production = cache.get(key)
         if production is None:
-            production = _render_production(row["version_id"])
+            production = render()
             cache.set(key, production, PRODUCTION_CACHE_SECONDS)
         if len(_recent) >= 1000:
             _recent.clear()
@@ -242,7 +258,9 @@ def _timestamp(value):
     return value.isoformat().replace("+00:00", "Z") if value else None
 
 
-def _render_production(version_id):
+def _render_production(version_id, canary=None):
+    """The document; with `canary` (a row with a canary), the canary's version and the rule that assigns it, so
+    that a client can give each subject its version without asking again (promptopt_client does)."""
     version = PromptVersion.objects.select_related("prompt").get(pk=version_id)
     promoted_at = version.audit_entries.filter(to_status=PRODUCTION).aggregate(at=Max("created_at"))["at"]
     document = {
@@ -257,5 +275,12 @@ def _render_production(version_id):
         "created_at": _timestamp(version.created_at),
         "promoted_at": _timestamp(promoted_at),
     }
+    if canary is not None:
+        other = PromptVersion.objects.get(pk=canary["canary_version_id"])
+        document["canary"] = {
+            "id": canary["canary_id"], "share": canary["canary_share"], "salt": canary["canary_salt"],
+            "version": other.number, "version_id": other.pk, "system_prompt": other.system_prompt,
+            "output_instruction": other.output_instruction, "demonstrations": other.demonstrations,
+        }
     body = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
     return Production(etag=f'"{hashlib.sha256(body).hexdigest()[:32]}"', body=body)

@@ -41,3 +41,26 @@ def _p_value(baseline, candidate, binary):
     if np.all(candidate == baseline):
         return 1.0
     return float(stats.wilcoxon(candidate, baseline).pvalue)
+
+
+def compare_independent(baseline, candidate, *, binary, seed=0):
+    """The same three numbers as `compare_paired` for two groups with nobody in both (a canary's subjects and
+    production's): mean difference (candidate − baseline), a bootstrap 95 % interval resampling each group on its
+    own, and the unpaired counterparts of the paired tests: Fisher's exact test for 0/1 scores (McNemar's), the
+    Mann-Whitney U test otherwise (Wilcoxon's signed-rank)."""
+    baseline, candidate = np.asarray(baseline, float), np.asarray(candidate, float)
+    if baseline.size == 0 or candidate.size == 0:
+        raise ValueError("An unpaired comparison needs scores on both sides.")
+    rng = np.random.default_rng(seed)
+    means = (candidate[rng.integers(0, candidate.size, size=(BOOTSTRAP_SAMPLES, candidate.size))].mean(axis=1)
+             - baseline[rng.integers(0, baseline.size, size=(BOOTSTRAP_SAMPLES, baseline.size))].mean(axis=1))
+    low, high = np.percentile(means, [2.5, 97.5])
+    if binary:
+        table = [[int(np.sum(candidate == 1)), int(np.sum(candidate == 0))],
+                 [int(np.sum(baseline == 1)), int(np.sum(baseline == 0))]]
+        p_value = float(stats.fisher_exact(table).pvalue)
+    elif np.unique(np.concatenate([baseline, candidate])).size == 1:
+        p_value = 1.0
+    else:
+        p_value = float(stats.mannwhitneyu(candidate, baseline).pvalue)
+    return Comparison(float(candidate.mean() - baseline.mean()), float(low), float(high), p_value)

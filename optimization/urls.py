@@ -2,11 +2,13 @@
 
 from django.urls import path
 
-from . import views
+from . import exchange_views, views
 
 prompt_patterns = [
     path("", views.prompt_list, name="list"),
     path("new/", views.prompt_new, name="new"),
+    path("import/", exchange_views.prompt_import_view, name="import"),
+    path("<int:pk>/export/", exchange_views.prompt_export_view, name="export"),
     path("<int:pk>/", views.prompt_detail, name="detail"),
     path("<int:pk>/diff/", views.version_diff, name="diff"),
     path("<int:pk>/v<int:number>/", views.version_detail, name="version"),

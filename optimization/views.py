@@ -18,6 +18,7 @@ from promptopt.errors import NotAllowed, PromptOptError
 from promptopt.models import Role
 from promptopt.teams import may, scoped, scoped_or_404, teams_of
 from promptopt.views import is_htmx, member_view, page_of, render_page
+from rollouts.views import canary_card
 
 from . import reviews
 from .forms import PromptForm, RunForm, VersionForm
@@ -107,6 +108,7 @@ def prompt_detail(request, pk):
         "splits": SCORED_SPLITS,
         "audit": _audit(AuditEntry.objects.filter(version__prompt=prompt).select_related("actor", "version")[:50]),
         "can_edit": may(request.user, prompt.team, Role.EDITOR),
+        "canary_card": canary_card(request.user, prompt),
     }
     return render(request, "optimization/prompt_detail.html", context)
 
@@ -147,6 +149,7 @@ AUDIT_WORDS = {
     "rollback": "put back in production (rollback)",
     "replaced_by_promote": "took out of production (a promotion replaced it)",
     "replaced_by_rollback": "took out of production (a rollback replaced it)",
+    "import": "imported it as a draft (its status at the source, then its status here)",
 }
 
 

@@ -174,7 +174,7 @@ class TokenScope(BasePermission):
         if scope == ApiToken.Scope.SERVE and not getattr(view, "serves_applications", False):
             return ("This token's scope is serve: it may only fetch production prompts "
                     "(GET /api/v1/prompts/NAME/production/). A read or write token can do this.")
-        if scope == ApiToken.Scope.SERVE and method not in SAFE_METHODS:
+        if scope == ApiToken.Scope.SERVE and method not in (*SAFE_METHODS, *getattr(view, "serve_methods", ())):
             return "This token's scope is serve: it may only fetch production prompts (GET)."
         return None
 

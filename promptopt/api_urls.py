@@ -16,6 +16,8 @@ from rest_framework.views import APIView
 
 from datasets import api as datasets
 from optimization import api as optimization
+from optimization import api_exchange as exchange
+from rollouts import api as rollouts
 
 from .api_auth import ApiConventions, documented, valid_input
 from .models import ApiToken, Membership, Team
@@ -146,6 +148,14 @@ v1 = [
     path("runs/<int:pk>/cancel/", optimization.RunCancelView.as_view(), name="run-cancel"),
     path("runs/<int:pk>/versions/<int:number>/results/", optimization.RunResultsView.as_view(), name="run-results"),
     path("audit/", optimization.AuditLogView.as_view(), name="audit"),
+    # Applications and moving prompts between instances (issue 14)
+    path("prompts/<int:pk>/export/", exchange.PromptExportView.as_view(), name="prompt-export"),
+    path("prompts/import/", exchange.PromptImportView.as_view(), name="prompt-import"),
+    path("prompts/<int:pk>/canary/", rollouts.CanaryView.as_view(), name="canary"),
+    path("prompts/<int:pk>/canary/stop/", rollouts.CanaryStopView.as_view(), name="canary-stop"),
+    path("prompts/<int:pk>/canary/promote/", rollouts.CanaryPromoteView.as_view(), name="canary-promote"),
+    path("prompts/<int:pk>/versions/<int:number>/canary/", rollouts.CanaryStartView.as_view(), name="canary-start"),
+    path("prompts/<path:name>/outcomes/", rollouts.OutcomeView.as_view(), name="outcomes"),
 ]
 
 

@@ -170,6 +170,8 @@ INSTALLED_APPS = [
     "promptopt",
     "datasets",
     "optimization",
+    "webhooks",
+    "rollouts",
 ]
 
 MIDDLEWARE = [
@@ -328,6 +330,14 @@ if REDIS_URL:
 else:
     Q_CLUSTER["orm"] = "default"
     Q_CLUSTER["poll"] = 1
+
+# Webhooks: one attempt per task, retried after WEBHOOK_RETRY_SECONDS, then 4 times longer each time (10 s, 40 s,
+# ~3 min, ~11 min, ~43 min with the defaults), at most WEBHOOK_MAX_ATTEMPTS attempts. Loopback, private and
+# reserved addresses are refused as targets unless WEBHOOK_ALLOW_PRIVATE_TARGETS (a closed network, tests).
+WEBHOOK_ALLOW_PRIVATE_TARGETS = _bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", False)
+WEBHOOK_TIMEOUT_SECONDS = _number("WEBHOOK_TIMEOUT_SECONDS", 10, cast=float, minimum=0.1)
+WEBHOOK_RETRY_SECONDS = _number("WEBHOOK_RETRY_SECONDS", 10, cast=float, minimum=0)
+WEBHOOK_MAX_ATTEMPTS = _number("WEBHOOK_MAX_ATTEMPTS", 6, minimum=1)
 
 # How long a worker holds a run for its current step without news; a dead worker's run is resumed after it.
 RUN_LEASE_SECONDS = _number("RUN_LEASE_SECONDS", 120, minimum=1)

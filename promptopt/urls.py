@@ -3,6 +3,8 @@ from django.urls import include, path
 
 from datasets import urls as dataset_urls
 from optimization import urls as optimization_urls
+from rollouts import urls as rollout_urls
+from webhooks import urls as webhook_urls
 
 from . import views
 
@@ -13,6 +15,9 @@ urlpatterns = [
     path("runs/", include((optimization_urls.run_patterns, "runs"))),
     path("tokens/", views.tokens, name="tokens"),
     path("tokens/<int:pk>/revoke/", views.token_revoke, name="token-revoke"),
+    # Applications: webhooks (issue 14)
+    path("webhooks/", include((webhook_urls.urlpatterns, "webhooks"))),
+    path("canaries/", include((rollout_urls.urlpatterns, "rollouts"))),
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("", include("promptopt.api_urls")),  # /api/v1/..., /api/schema/, /api/docs/

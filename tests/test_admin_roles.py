@@ -40,7 +40,9 @@ from optimization.reviews import review_approve, review_request, version_promote
 from optimization.services import prompt_create, run_create, version_create
 from promptopt.admin import TeamScopedAdmin
 from promptopt.models import ApiToken, Membership, Role, Team
+from rollouts.models import Canary, Outcome
 from tests.loopback.student import StudentModel
+from webhooks.models import Delivery, Endpoint
 
 User = get_user_model()
 ROWS = [("train", 6), ("validation", 3), ("test", 3)]
@@ -99,6 +101,13 @@ def build_team(marker):
     LLMCall.objects.create(run=run, provider="openai", model=f"{low}-model", purpose="primary")
     ApiToken.issue(user=editor, name=f"{marker} token")
     CachedResponse.objects.create(key=f"{low}-key", provider="openai", model=f"{low}-model", text=f"{marker} text")
+    endpoint = Endpoint.objects.create(team=team, url=f"https://{low}.example.com/hook", events=["version.promoted"],
+                                       description=f"{marker} hook", created_by=approver)
+    Delivery.objects.create(endpoint=endpoint, team=team, event="version.promoted", body=f'{{"team": "{marker}"}}',
+                            last_error=f"{marker} receiver broke")
+    canary = Canary.objects.create(team=team, prompt=prompt, version=candidate, baseline=written, share=10,
+                                   started_by=second_approver)
+    Outcome.objects.create(canary=canary, team=team, version=candidate, subject=f"{low}-subject", score=1.0)
     return {"team": team, **people, "second": second_approver, "dataset": dataset, "spare": spare,
             "prompt": prompt, "written": written, "candidate": candidate, "run": run}
 

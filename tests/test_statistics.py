@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from optimization.statistics import compare_paired
+from optimization.statistics import compare_independent, compare_paired
 
 
 def test_mcnemar_counts_only_the_discordant_pairs():
@@ -35,3 +35,14 @@ def test_the_interval_is_reproducible_and_covers_the_mean_for_graded_scores():
 def test_it_refuses_unpaired_scores():
     with pytest.raises(ValueError, match="same, non-empty"):
         compare_paired([1, 0], [1], binary=True)
+
+
+def test_an_unpaired_comparison_of_two_groups_of_subjects():
+    better = compare_independent([0] * 50 + [1] * 50, [0] * 20 + [1] * 80, binary=True)
+    assert better.delta == pytest.approx(0.3) and better.ci_low < 0.3 < better.ci_high and better.ci_low > 0
+    assert better.p_value < 0.001  # Fisher's exact test on 50/100 against 80/100
+    same = compare_independent([0.2, 0.4, 0.6], [0.2, 0.4, 0.6], binary=False)
+    assert same.delta == 0 and same.p_value > 0.5
+    assert compare_independent([1, 1], [1, 1, 1], binary=True).p_value == 1.0
+    with pytest.raises(ValueError):
+        compare_independent([], [1.0], binary=False)

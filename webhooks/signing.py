@@ -1,0 +1,25 @@
+"""The signature of a delivery: HMAC-SHA256 of `timestamp.body` with the endpoint's secret, sent as `v1=<hex>`.
+
+The client package (clients/python, promptopt_client.webhooks) verifies it; tests check the two agree."""
+
+import hashlib
+import hmac
+import time
+
+SIGNATURE_HEADER = "X-PromptOpt-Signature"
+TIMESTAMP_HEADER = "X-PromptOpt-Timestamp"
+DELIVERY_HEADER = "X-PromptOpt-Delivery"
+EVENT_HEADER = "X-PromptOpt-Event"
+
+
+def signed_headers(*, secret, body, delivery_id, event, now=None):
+    timestamp = str(int(time.time() if now is None else now))
+    digest = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256).hexdigest()
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": "PromptOpt-Webhooks/1",
+        TIMESTAMP_HEADER: timestamp,
+        SIGNATURE_HEADER: f"v1={digest}",
+        DELIVERY_HEADER: str(delivery_id),
+        EVENT_HEADER: event,
+    }
