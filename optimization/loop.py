@@ -31,7 +31,7 @@ from promptopt.errors import PromptOptError
 
 from . import meta_model, metrics
 from .llm import LLMError, Request, complete_batch, usage_for
-from .models import Evaluation, Iteration, Prediction, PromptVersion, Run, RunStatus, Step, VersionStatus
+from .models import Evaluation, Iteration, Prediction, PromptVersion, Run, RunStatus, Step, StepTiming, VersionStatus
 from .prompting import answer_token_budget, messages_for
 from .statistics import compare_paired
 from .strategies import Candidate, Failure, OptimizerError, Situation, StopOptimizing, strategy_for
@@ -455,6 +455,7 @@ def run_next_step(run_id):
 
 def _record(run, token, status, step, **fields):
     """Write the run's new state, if this worker still holds it, and free it for the next step."""
+    done, claimed_at = run.step, run.heartbeat_at  # the step just run; the claim's time (check_in renews the row)
     run.status, run.step = status, step
     for name, value in fields.items():
         setattr(run, name, value)
@@ -464,4 +465,7 @@ def _record(run, token, status, step, **fields):
     with transaction.atomic():
         values = {name: getattr(run, name) for name in STATE_FIELDS}
         written = Run.objects.filter(pk=run.pk, lease_token=token).update(**values)
+        if written == 1:
+            seconds = (run.heartbeat_at - claimed_at).total_seconds()
+            StepTiming.objects.create(run=run, step=done, iteration=run.iteration, outcome=status, seconds=seconds)
     return written == 1 and run.status in Run.ACTIVE
