@@ -16,7 +16,15 @@ COPY . .
 # The container needs its own SECRET_KEY (or SECRET_KEY_FILE) at run time; see .env.example.
 RUN SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput -v0
 
+# One image for every process (web, worker, migrate, storage emulator), run as a user without privileges: the
+# code stays root's and read-only to it; it writes only var/ (SQLite and media when no service is configured)
+# and the metrics directory.
+RUN useradd --system --uid 10001 --home-dir /app --shell /usr/sbin/nologin promptopt \
+    && mkdir -p /app/var /tmp/prometheus && chown promptopt:promptopt /app/var /tmp/prometheus
+USER promptopt
+
 EXPOSE 8000
-# The web process; run the worker from the same image with `python manage.py worker` (one per machine: it runs
-# the embedded model).
-CMD ["sh", "-c", "python manage.py migrate --noinput && gunicorn promptopt.wsgi -b 0.0.0.0:8000 -w 2"]
+HEALTHCHECK --interval=15s --timeout=3s CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2)"]
+# The web process. The same image runs the worker (`python manage.py worker`) and the migrations
+# (`python manage.py migrate --noinput`, once per release, before the web and worker processes: docker-compose.yml).
+CMD ["gunicorn", "-c", "promptopt/gunicorn.conf.py"]

@@ -39,6 +39,7 @@ from promptopt.teams import scoped
 
 from . import reviews, selectors
 from .models import INT32, AuditEntry, Prompt, PromptVersion, Run, RunStatus, VersionStatus
+from .monitoring import count_production_request
 from .services import prompt_create, run_cancel, run_create, start_version_of, version_create
 
 logger = logging.getLogger("promptopt.api")
@@ -570,7 +571,10 @@ class ProductionPromptView(ApiConventions, APIView):
         except Exception:  # a database or cache failure: DRF's way meets it again, logs it, answers it as JSON
             logger.warning("The production prompt's quick path failed; DRF's way answers", exc_info=True)
             response = None
-        return response if response is not None else super().dispatch(request, *args, **kwargs)
+        if response is None:
+            response = super().dispatch(request, *args, **kwargs)
+        count_production_request(response.status_code)
+        return response
 
     def quick_path_applies(self):
         """Whether `served` answers as DRF would: the view's authentication, permission and throttle classes are

@@ -34,7 +34,7 @@ from webhooks import events as webhook_events
 from . import meta_model, metrics
 from .baseline import constant_answer
 from .llm import LLMError, Request, complete_batch, usage_for
-from .models import Evaluation, Iteration, Prediction, PromptVersion, Run, RunStatus, Step, VersionStatus
+from .models import Evaluation, Iteration, Prediction, PromptVersion, Run, RunStatus, Step, StepTiming, VersionStatus
 from .prompting import answer_token_budget, messages_for
 from .spread import is_constant, spread_of
 from .statistics import compare_paired
@@ -619,6 +619,7 @@ def run_next_step(run_id):
 
 def _record(run, token, status, step, **fields):
     """Write the run's new state, if this worker still holds it, and free it for the next step."""
+    done, claimed_at = run.step, run.heartbeat_at  # the step just run; the claim's time (check_in renews the row)
     run.status, run.step = status, step
     for name, value in fields.items():
         setattr(run, name, value)
@@ -628,6 +629,9 @@ def _record(run, token, status, step, **fields):
     with transaction.atomic():
         values = {name: getattr(run, name) for name in STATE_FIELDS}
         written = Run.objects.filter(pk=run.pk, lease_token=token).update(**values)
+        if written == 1:
+            seconds = (run.heartbeat_at - claimed_at).total_seconds()
+            StepTiming.objects.create(run=run, step=done, iteration=run.iteration, outcome=status, seconds=seconds)
         if written == 1 and run.status not in Run.ACTIVE:
             webhook_events.run_ended(run)  # sent once the run's end is committed
     return written == 1 and run.status in Run.ACTIVE

@@ -420,6 +420,20 @@ class LLMCall(models.Model):
         indexes = [models.Index(fields=["run", "iteration"])]
 
 
+class StepTiming(models.Model):
+    """How long one step of a run took, from its claim to its record: what /metrics' step durations count."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="step_timings")
+    step = models.CharField(max_length=20, choices=Step.choices)
+    iteration = models.PositiveIntegerField()
+    outcome = models.CharField(max_length=10, choices=RunStatus.choices, help_text="The run's status after it.")
+    seconds = models.FloatField()
+    finished_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["finished_at"]
+
+
 class CachedResponse(models.Model):
     """A completion kept for reuse, shared across runs and users."""
 

@@ -175,6 +175,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: /healthz, /readyz and /metrics answer before the host check, the HTTPS redirect and sessions, so a
+    # container's health check (Host: localhost) and a scraper work whatever ALLOWED_HOSTS and SSL settings say.
+    "promptopt.monitoring.ProbesMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -314,7 +317,8 @@ LOGOUT_REDIRECT_URL = "/accounts/login/"
 REDIS_URL = os.environ.get("REDIS_URL", "")
 Q_TIMEOUT = _number("Q_TIMEOUT", 3600, minimum=10)
 Q_CLUSTER = {
-    "name": "promptopt",
+    # The queue's name: deployments (or test suites) sharing one Redis keep their tasks apart by it.
+    "name": os.environ.get("Q_CLUSTER_NAME", "promptopt") or "promptopt",
     "workers": _number("Q_WORKERS", 1, minimum=1),
     "timeout": Q_TIMEOUT,
     "retry": Q_TIMEOUT + 120,
@@ -383,10 +387,25 @@ LLM_PRICES = {
     "smollm2-135m-instruct": (0.0, 0.0),
 }
 
+# Monitoring. /metrics (Prometheus' text format) answers a request bearing `Authorization: Bearer METRICS_TOKEN`;
+# without a token set, only requests from the machine itself (loopback). Counters of the web processes (production
+# endpoint requests) are per process; with several gunicorn workers, PROMETHEUS_MULTIPROC_DIR (an empty directory
+# per container, which prometheus_client reads itself) adds them up. Everything kept in the database (runs, steps,
+# LLM calls) and the queue's depth is counted when scraped, the same from any process.
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+if PROMETHEUS_MULTIPROC_DIR and not os.path.isdir(PROMETHEUS_MULTIPROC_DIR):
+    raise ImproperlyConfigured(f"PROMETHEUS_MULTIPROC_DIR={PROMETHEUS_MULTIPROC_DIR!r} is not a directory.")
+
+# LOG_FORMAT=json: one JSON object a line (time, level, logger, message, exception) for a log collector.
+LOG_FORMAT = _choice("LOG_FORMAT", "text", {"text", "json"})
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"json": {"()": "promptopt.monitoring.JsonFormatter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", **({"formatter": "json"} if LOG_FORMAT == "json" else {})}
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
     "loggers": {"promptopt": {"level": os.environ.get("LOG_LEVEL", "INFO")}},
 }

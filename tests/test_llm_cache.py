@@ -1,10 +1,12 @@
 """The response cache and the accounting ledger, through the whole layer, with the openai provider."""
 
 from decimal import Decimal
+from unittest import mock
 
 import pytest
 
 from optimization.llm import LLMError, Request, complete, complete_batch, usage_for
+from optimization.llm import cache as response_cache
 from optimization.models import CachedResponse, LLMCall
 
 pytestmark = pytest.mark.django_db
@@ -42,12 +44,31 @@ def test_without_the_cache_it_calls_again_and_keeps_the_newer_answer(openai_serv
 
 
 def test_a_batch_costs_a_few_queries_not_a_few_per_request(openai_server, django_assert_max_num_queries):
-    with django_assert_max_num_queries(5):  # lookup, then savepoint, cache insert, ledger insert, release
+    # Paid answers are written as they arrive (a worker killed mid-batch loses only the calls in flight): a
+    # lookup, then per group of answers that arrived together a savepoint, cache insert, ledger insert and
+    # release. Answers faster than the writes (this server answers at once) come in few, large groups.
+    with django_assert_max_num_queries(1 + 4 * 15):
         complete_batch(batch(60), provider="openai")
     with django_assert_max_num_queries(5):  # lookup, then savepoint, hits update, ledger insert, release
         complete_batch(batch(60), provider="openai")
-    with django_assert_max_num_queries(40):  # SQLite splits a bulk insert into statements of 999 values
+    with django_assert_max_num_queries(1 + 4 * 100):  # not one write per request
         complete_batch(batch(500), provider="openai")
+
+
+def test_a_slow_providers_answers_are_kept_as_they_arrive(openai_server, settings):
+    """A worker killed by SIGKILL (no `finally` runs) mid-batch has kept every answer that arrived before."""
+    openai_server.latency, settings.OPENAI_CONCURRENCY = 0.05, 2
+    sent_when_stored = []
+    original = response_cache.store
+
+    def store(provider, entries):
+        sent_when_stored.append(len(openai_server.requests))
+        return original(provider, entries)
+
+    with mock.patch.object(response_cache, "store", store):
+        complete_batch(batch(8), provider="openai")
+    assert sent_when_stored[0] < 8  # the first answers were kept before the last requests were sent
+    assert CachedResponse.objects.count() == 8
 
 
 def test_the_key_is_the_provider_model_messages_and_parameters(openai_server):

@@ -6,10 +6,6 @@ from django.db import transaction
 
 from . import cache, fanout, ledger, providers
 
-# Answers are written (cache and ledger) in groups of this many while the rest of the batch is in flight:
-# the writes overlap the waiting, and a worker killed mid-batch loses nothing that was paid for.
-WRITE_EVERY = 200
-
 
 def complete_batch(
     requests, *, provider, model="", run=None, iteration=None, purpose="inference", use_cache=True
@@ -40,17 +36,15 @@ def complete_batch(
         found = {}
         to_send = list(range(len(requests)))
 
+    # Paid answers are written (cache and ledger) as they arrive, every answer there at that moment in one
+    # group, while the rest of the batch is in flight: the writes overlap the waiting, and a worker killed
+    # mid-batch, even by SIGKILL, loses only the calls in flight; the worker that resumes the step finds the rest
+    # in the cache. A slow provider gets a write per answer, a fast one fewer, larger writes.
     fresh = {}  # request index -> Completion from the provider
-    unwritten = []
-    try:
-        for job, completion in fanout.answers(backend, provider, [(requests[i], models[i]) for i in to_send]):
+    for group in fanout.answers(backend, provider, [(requests[i], models[i]) for i in to_send]):
+        for job, completion in group:
             fresh[to_send[job]] = completion
-            unwritten.append(to_send[job])
-            if len(unwritten) >= WRITE_EVERY:
-                _write_paid(unwritten, fresh, keys, models, accounting)
-                unwritten = []
-    finally:
-        _write_paid(unwritten, fresh, keys, models, accounting)
+        _write_paid([to_send[job] for job, _ in group], fresh, keys, models, accounting)
 
     # A request not sent is answered from the cache, or by its twin sent in this batch.
     reused = {**found, **{keys[i]: dataclasses.replace(c, latency=0.0, cached=True) for i, c in fresh.items()}}

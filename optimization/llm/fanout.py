@@ -6,7 +6,7 @@ at once. Worker threads only call the provider; the database is touched by the c
 
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 import tenacity
 from django.conf import settings
@@ -19,7 +19,9 @@ MAX_RETRY_AFTER = 120.0
 
 
 def answers(provider, name, jobs):
-    """Complete [(request, model), ...], yielding (job index, Completion) as each answer arrives.
+    """Complete [(request, model), ...], yielding [(job index, Completion), ...] as answers arrive: every
+    answer there at that moment, so a caller that writes each group writes one per arrival when the provider is
+    slow and fewer, larger ones when answers come faster than it writes.
 
     The first error that retries cannot cure stops the batch: no new call starts, the calls in flight
     finish and are yielded (they are paid for), then the error is raised.
@@ -35,18 +37,24 @@ def answers(provider, name, jobs):
         for index, (request, model) in enumerate(jobs)
     }
     failure = None
+    pending = set(futures)
     try:
-        for future in as_completed(futures):
-            if future.cancelled():
-                continue
-            if future.exception() is not None:
-                if failure is None:
-                    failure = future.exception()
-                    for other in futures:
-                        other.cancel()
-                continue
-            if future.result() is not None:
-                yield futures[future], future.result()
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            group = []
+            for future in done:
+                if future.cancelled():
+                    continue
+                if future.exception() is not None:
+                    if failure is None:
+                        failure = future.exception()
+                        for other in futures:
+                            other.cancel()
+                    continue
+                if future.result() is not None:
+                    group.append((futures[future], future.result()))
+            if group:
+                yield group
     finally:  # also when the caller stops listening: start nothing more
         stop.set()
         for future in futures:

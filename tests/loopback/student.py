@@ -1,5 +1,7 @@
 """A loopback server that plays a small model with one weakness the optimizer can find."""
 
+import asyncio
+
 from aiohttp import web
 
 from optimization.strategies.operators import FORMAT_MARK
@@ -18,6 +20,8 @@ class StudentModel(OpenAIServer):
     async def chat_completions(self, request):
         body = await request.json()
         self.requests.append(body)
+        if self.latency:  # a real model's time to answer: what lets several workers overlap their waiting
+            await asyncio.sleep(self.latency)
         if self.always is not None:
             return web.json_response({"error": {"message": "Incorrect API key provided."}}, status=self.always)
         if "response_format" in body or body["messages"][0]["content"].startswith("You are an expert prompt"):
