@@ -53,6 +53,15 @@ def _choice(name, default, choices):
     return value
 
 
+def _rate(name, default):
+    """A rate as DRF's throttles read it: a count per second, minute, hour or day ("6000/min")."""
+    value = os.environ.get(name, default).strip()
+    if not re.fullmatch(r"[1-9]\d*/(s|sec|second|m|min|minute|h|hour|d|day)", value):
+        raise ImproperlyConfigured(f"{name}={value!r} is not a rate: write a count per s, min, hour or day, "
+                                   "e.g. 6000/min.")
+    return value
+
+
 def _database(name, default):
     try:
         config = env.db_url(name, default=default)
@@ -288,7 +297,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_THROTTLE_CLASSES": ["promptopt.api_auth.TokenRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"token": os.environ.get("API_TOKEN_RATE", "6000/min")},
+    "DEFAULT_THROTTLE_RATES": {"token": _rate("API_TOKEN_RATE", "6000/min")},
     "EXCEPTION_HANDLER": "promptopt.api_auth.exception_handler",
 }
 SPECTACULAR_SETTINGS = {

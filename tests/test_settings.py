@@ -51,6 +51,8 @@ def check_with(**variables):
         ("AXES_COOLOFF_MINUTES", "soon", "AXES_COOLOFF_MINUTES='soon' is not a valid int"),
         ("TRUSTED_PROXY_COUNT", "-1", "TRUSTED_PROXY_COUNT='-1' must be at least 0"),
         ("SECRET_KEY_FILE", "/nonexistent/key", "SECRET_KEY_FILE='/nonexistent/key' cannot be read"),
+        ("API_TOKEN_RATE", "lots", "API_TOKEN_RATE='lots' is not a rate"),
+        ("API_TOKEN_RATE", "0/min", "API_TOKEN_RATE='0/min' is not a rate"),
     ],
 )
 def test_a_bad_value_stops_start_up_naming_the_variable(name, value, message):
