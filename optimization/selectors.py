@@ -195,9 +195,10 @@ def production_rows_for_key(*, key_hash, name, team_id=None):
 
 def production_cache_key(row, name):
     """Changes whenever what the endpoint returns may change: another version, another promotion of the same
-    version (a rollback), a renamed prompt. Ids and times together survive a database that reuses ids."""
+    version (a rollback), a renamed prompt, a canary started or stopped. Ids and times (and a canary's random
+    salt) together survive a database that reuses ids."""
     facts = "|".join(str(row[key]) for key in ("team_id", "prompt_id", "version_id", "version_created_at",
-                                                "promoted_at", "canary_id"))
+                                                "promoted_at", "canary_id", "canary_share", "canary_salt"))
     return "production:" + hashlib.sha256(f"{facts}|{name}".encode()).hexdigest()
 
 
