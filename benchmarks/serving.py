@@ -114,8 +114,8 @@ def promoted_prompt():
     _, key = ApiToken.issue(user=writer, name="bench", scope=ApiToken.Scope.SERVE)  # what an application holds
     if not SUBJECT:
         return version.number, key, ""
-    from rollouts.models import in_canary
-    from rollouts.services import canary_start
+    from optimization.rollouts.models import in_canary
+    from optimization.rollouts.services import canary_start
 
     tried = PromptVersion.objects.create(prompt=prompt, parent=version, created_by=writer, system_prompt=SYSTEM_PROMPT
                                          + " Be brief.", output_instruction=OUTPUT_INSTRUCTION,

@@ -28,8 +28,8 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from datasets.models import Example, Split
+from optimization.webhooks import events as webhook_events
 from promptopt.errors import PromptOptError
-from webhooks import events as webhook_events
 
 from . import meta_model, metrics
 from .baseline import constant_answer

@@ -15,10 +15,10 @@ the log keeps the reason and the approver sees it.
 
 from django.db import transaction
 
+from optimization.webhooks import events as webhook_events
 from promptopt.errors import NotAllowed, PromptOptError
 from promptopt.models import Role
 from promptopt.teams import require_role
-from webhooks import events as webhook_events
 
 from .models import AuditEntry, PromptVersion, VersionStatus
 

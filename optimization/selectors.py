@@ -15,9 +15,9 @@ from django.db import connection
 from django.db.models import Count, F, Max, OuterRef, Subquery
 from django.http import Http404
 
+from optimization.rollouts.models import Canary, in_canary
 from promptopt.errors import PromptOptError
 from promptopt.models import ApiToken, Membership, Team
-from rollouts.models import Canary, in_canary
 
 from .llm import usage_for
 from .models import AuditEntry, Prediction, Prompt, PromptVersion, VersionStatus

@@ -17,7 +17,7 @@ from rest_framework.views import APIView
 from datasets import api as datasets
 from optimization import api as optimization
 from optimization import api_exchange as exchange
-from rollouts import api as rollouts
+from optimization.rollouts import api as rollouts
 
 from .api_auth import ApiConventions, documented, valid_input
 from .models import ApiToken, Membership, Team

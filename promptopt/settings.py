@@ -179,8 +179,8 @@ INSTALLED_APPS = [
     "promptopt",
     "datasets",
     "optimization",
-    "webhooks",
-    "rollouts",
+    "optimization.webhooks",
+    "optimization.rollouts",
 ]
 
 MIDDLEWARE = [

@@ -3,8 +3,8 @@ from django.urls import include, path
 
 from datasets import urls as dataset_urls
 from optimization import urls as optimization_urls
-from rollouts import urls as rollout_urls
-from webhooks import urls as webhook_urls
+from optimization.rollouts import urls as rollout_urls
+from optimization.webhooks import urls as webhook_urls
 
 from . import views
 

@@ -37,12 +37,12 @@ from optimization.models import (
     VersionStatus,
 )
 from optimization.reviews import review_approve, review_request, version_promote
+from optimization.rollouts.models import Canary, Outcome
 from optimization.services import prompt_create, run_create, version_create
+from optimization.webhooks.models import Delivery, Endpoint
 from promptopt.admin import TeamScopedAdmin
 from promptopt.models import ApiToken, Membership, Role, Team
-from rollouts.models import Canary, Outcome
 from tests.loopback.student import StudentModel
-from webhooks.models import Delivery, Endpoint
 
 User = get_user_model()
 ROWS = [("train", 6), ("validation", 3), ("test", 3)]

@@ -10,10 +10,10 @@ from promptopt_client import in_canary as client_in_canary
 
 from optimization.models import Prompt, PromptVersion, VersionStatus
 from optimization.reviews import review_approve, review_request, version_promote
+from optimization.rollouts.models import Canary, Outcome, in_canary
+from optimization.rollouts.services import canary_comparison, canary_promote, canary_start, canary_stop
 from promptopt.errors import NotAllowed, PromptOptError
 from promptopt.models import ApiToken, Role
-from rollouts.models import Canary, Outcome, in_canary
-from rollouts.services import canary_comparison, canary_promote, canary_start, canary_stop
 from tests.conftest import _member
 from tests.test_api_support import isolate, new_version, ship, token_client
 

@@ -12,9 +12,9 @@ from promptopt_client import PromptClient, PromptNotFound, PromptOptError, Serve
 from optimization.models import Prompt, PromptVersion
 from optimization.prompting import messages_for
 from optimization.reviews import review_approve, review_request, version_rollback
+from optimization.rollouts.models import Outcome, in_canary
+from optimization.rollouts.services import canary_start
 from promptopt.models import ApiToken
-from rollouts.models import Outcome, in_canary
-from rollouts.services import canary_start
 from tests.app_server import AppServer
 from tests.test_api_support import isolate, new_version, ship
 

@@ -16,13 +16,13 @@ from promptopt_client import InvalidSignature, verify_webhook
 from optimization import loop
 from optimization.models import Prompt
 from optimization.reviews import review_request, version_rollback
+from optimization.webhooks.models import Delivery, Endpoint, Event
+from optimization.webhooks.services import attempt, endpoint_create, resend_due_deliveries
 from promptopt.errors import NotAllowed, PromptOptError
 from tests.loopback.webhook_receiver import WebhookReceiver
 from tests.test_api_support import isolate, new_version, ship
 from tests.test_loop import run_to_the_end, start_run, student  # noqa: F401 - student is a fixture
 from tests.test_worker import _database_url, _start_worker, _wait
-from webhooks.models import Delivery, Endpoint, Event
-from webhooks.services import attempt, endpoint_create, resend_due_deliveries
 
 
 @pytest.fixture(autouse=True)
@@ -54,7 +54,8 @@ def test_a_signed_delivery_arrives_is_verified_by_the_client_and_is_retried_afte
         assert (first.status, first.attempts, first.last_status_code) == ("retrying", 1, 500)
         assert "receiver broke" in first.last_error
         assert first.next_attempt_at > timezone.now()  # the backoff
-        assert Schedule.objects.filter(func="webhooks.services.attempt", args__contains=str(delivery.pk)).exists()
+        assert Schedule.objects.filter(func="optimization.webhooks.services.attempt",
+                                       args__contains=str(delivery.pk)).exists()
         assert attempt(delivery.pk).attempts == 1  # not due yet: a second task does nothing
 
         Delivery.objects.filter(pk=delivery.pk).update(next_attempt_at=timezone.now() - timedelta(seconds=1))
@@ -252,10 +253,11 @@ def test_a_delivery_whose_task_was_lost_is_queued_again(loopback_allowed, team, 
     ship(new_version(prompt, editor, "One."), editor, approver)
     delivery = Delivery.objects.get()
     queued = []
-    monkeypatch.setattr("webhooks.services.queue_attempt", lambda delivery_id, at=None: queued.append(delivery_id))
+    monkeypatch.setattr("optimization.webhooks.services.queue_attempt",
+                        lambda delivery_id, at=None: queued.append(delivery_id))
     assert resend_due_deliveries() == 0  # just made: its own task is on its way
     Delivery.objects.update(created_at=timezone.now() - timedelta(minutes=5))
     assert resend_due_deliveries() == 1 and queued == [delivery.pk]
     Delivery.objects.update(status="delivered")
     assert resend_due_deliveries() == 0  # nothing more to send
-    assert Schedule.objects.filter(func="webhooks.services.resend_due_deliveries", minutes=1).exists()
+    assert Schedule.objects.filter(func="optimization.webhooks.services.resend_due_deliveries", minutes=1).exists()

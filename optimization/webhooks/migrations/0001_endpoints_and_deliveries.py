@@ -2,21 +2,21 @@
 
 import django.db.models.deletion
 import uuid
-import webhooks.models
+import optimization.webhooks.models
 from django.conf import settings
 from django.db import migrations, models
 
 
 def schedule_resending(apps, schema_editor):
     apps.get_model("django_q", "Schedule").objects.get_or_create(
-        func="webhooks.services.resend_due_deliveries",
+        func="optimization.webhooks.services.resend_due_deliveries",
         defaults={"name": "Resend webhook deliveries whose task was lost", "schedule_type": "I", "minutes": 1,
                   "repeats": -1},
     )
 
 
 def unschedule_resending(apps, schema_editor):
-    apps.get_model("django_q", "Schedule").objects.filter(func="webhooks.services.resend_due_deliveries").delete()
+    apps.get_model("django_q", "Schedule").objects.filter(func="optimization.webhooks.services.resend_due_deliveries").delete()
 
 
 class Migration(migrations.Migration):
@@ -37,7 +37,7 @@ class Migration(migrations.Migration):
                 ('url', models.URLField(help_text='http(s)://..., where the events are POSTed.', max_length=500)),
                 ('description', models.CharField(blank=True, max_length=200)),
                 ('events', models.JSONField(default=list, help_text='The events sent to it (see Event).')),
-                ('secret', models.CharField(default=webhooks.models.new_secret, editable=False, max_length=100)),
+                ('secret', models.CharField(default=optimization.webhooks.models.new_secret, editable=False, max_length=100)),
                 ('active', models.BooleanField(default=True, help_text='Off: nothing more is sent; deliveries already queued stop.')),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),

@@ -2,5 +2,6 @@ from django.apps import AppConfig
 
 
 class RolloutsConfig(AppConfig):
-    name = "rollouts"
+    name = "optimization.rollouts"
+    label = "rollouts"
     verbose_name = "Canary rollouts"

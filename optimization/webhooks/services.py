@@ -92,10 +92,10 @@ def queue_attempt(delivery_id, at=None):
     from django_q.tasks import async_task, schedule
 
     if at is None:
-        async_task("webhooks.services.attempt", str(delivery_id), task_name=f"webhook {delivery_id}",
+        async_task("optimization.webhooks.services.attempt", str(delivery_id), task_name=f"webhook {delivery_id}",
                    group="webhooks")
     else:
-        schedule("webhooks.services.attempt", str(delivery_id), schedule_type=Schedule.ONCE, next_run=at,
+        schedule("optimization.webhooks.services.attempt", str(delivery_id), schedule_type=Schedule.ONCE, next_run=at,
                  name=f"webhook {delivery_id} at {at:%H:%M:%S.%f}")
 
 

@@ -2,5 +2,6 @@ from django.apps import AppConfig
 
 
 class WebhooksConfig(AppConfig):
-    name = "webhooks"
+    name = "optimization.webhooks"
+    label = "webhooks"
     verbose_name = "Webhooks"
