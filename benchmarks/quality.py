@@ -6,9 +6,9 @@ default starting prompt with the default run settings (strategy `operators`), th
 `manage.py optimize`, twice: with racing (the default `race_from`) and with every candidate scored on the whole
 validation split (`race_from` 0). Beside the runs, the grid: every combination of the operators' format rules
 (the answer format stated, the answer's length limited: none, either, both) with 0, 1, 3 or 5 demonstrations in 2
-draws from the train split, each prompt scored on validation, the best of them (by the loop's own rule: the top
-score, and among those a paired test cannot tell from it, the shortest prompt) scored on test. It is the ceiling of
-the edit space the operators search, and what finding it exhaustively costs.
+draws from the train split, each prompt scored on validation, the best of them (the top score, the shorter prompt
+on a tie) scored on test. It is the ceiling of the edit space the operators search, and what finding it
+exhaustively costs.
 
 All three use the run's machinery (inference, scoring, the LLM ledger) on the same examples. "Calls" are the
 answers each asked for, paid or from the LLM cache, which the three share: the second and third pay only for the
@@ -133,7 +133,7 @@ def grid_prompts(run):
 
 def grid(dataset, prompt, parameters):
     """Every grid prompt answers validation through the loop's inference and scoring, under a run of its own (for
-    the ledger); the best of them, picked as the loop picks, answers test."""
+    the ledger); the best of them on validation answers test."""
     from datasets.models import Split
     from optimization import loop, services
     from optimization.models import PromptVersion, RunStatus
@@ -149,10 +149,10 @@ def grid(dataset, prompt, parameters):
             system_prompt=candidate.system_prompt, output_instruction=candidate.output_instruction,
             demonstrations=list(candidate.demonstrations),
         )
-        loop.infer(run, version, Split.VALIDATION)
-        versions.append(version)
-    run.best_score = -1.0  # every grid prompt may win: none is a start to improve on
-    best_validation, best = loop.pick_winner(run, versions)
+        versions.append((loop.score(run, loop.infer(run, version, Split.VALIDATION)), version))
+    # The top validation score, the shorter prompt on a tie. Not the loop's paired tie rule: on a few examples it
+    # cannot tell most prompts apart, and would pick the shortest of nearly all of them instead of the best.
+    best_validation, best = max(versions, key=lambda pair: (pair[0], -loop.prompt_length(pair[1])))
     loop.infer(run, best, Split.TEST)
     best_test = loop.score(run, loop.evaluation_of(run, best, Split.TEST))
     run.status = RunStatus.SUCCEEDED
