@@ -169,6 +169,15 @@ def share(part, whole):
 def main(argv=None):
     args = options(argv)
     setup_django()
+    from promptopt.errors import PromptOptError
+
+    try:
+        measure(args)
+    except PromptOptError as exc:  # a parameter the run refuses, as optimize would say it
+        sys.exit(f"python -m benchmarks.quality: {exc.message}")
+
+
+def measure(args):
     from datasets.services import dataset_import
     from optimization.models import Run
     from optimization.services import prompt_create

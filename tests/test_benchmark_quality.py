@@ -80,8 +80,22 @@ def test_it_prints_each_runs_figures_and_the_ratios_they_make():
     assert int(racing_calls) < int(full_calls) < int(grid[4])
     [saving] = lines_matching(r"^racing saving \(1 - calls with racing / calls without\): overall (\d\.\d\d);", output)
     assert float(saving) == pytest.approx(1 - int(racing_calls) / int(full_calls), abs=0.006)
-    [(calls_share,)] = [(m,) for m in lines_matching(r"with \d+ / \d+ = (\d\.\d\d) of its calls$", output)]
+    [calls_share] = lines_matching(r"with \d+ / \d+ = (\d\.\d\d) of its calls$", output)
     assert float(calls_share) == pytest.approx(int(racing_calls) / int(grid[4]), abs=0.006)
+    # Four sets of format rules (none, the format, the length, both) by 0, 1, 3, 5 demonstrations in two draws.
+    [picked] = lines_matching(r"^    picked: (\d+) prompts; best: (.*)$", output)
+    assert picked == ("28", "state format; 0 demonstrations")
     verdict = lines_matching(r"^    verdict: (.*)$", output)[0]
     offered = float(racing_test) if "is offered for review" in verdict else float(start)
     assert output.rstrip().splitlines()[-1] == f"baseline ratio: {offered / float(baseline):.2f}"
+
+
+def test_it_says_which_setting_a_run_refuses(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.quality", "--provider", "openai", "--tasks", TASK,
+         "--examples-per-split", "0"],
+        cwd=ROOT, env=os.environ | {"DJANGO_SETTINGS_MODULE": "promptopt.settings"}, capture_output=True, text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1].startswith("python -m benchmarks.quality: Examples per split")
