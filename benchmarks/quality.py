@@ -126,7 +126,8 @@ def grid_prompts(run):
         for count, draw in itertools.product(DEMONSTRATION_COUNTS, range(DRAWS)):
             situation.rng = random.Random(f"{run.seed}:grid:{count}:{draw}")
             candidate = add_demonstrations(formatted, situation, count=count) if count else formatted
-            note = "; ".join([*(rule.__name__.replace("_", " ") for rule in chosen), f"{count} demonstrations"])
+            shown = f"{count} demonstration{'' if count == 1 else 's'}"
+            note = "; ".join([*(rule.__name__.replace("_", " ") for rule in chosen), shown])
             prompts.setdefault(candidate.key(), (candidate, note))
     return list(prompts.values())
 
