@@ -1,13 +1,12 @@
 import io
 import json
-from pathlib import Path
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.test import Client
 
 from datasets.services import dataset_import
-from promptopt.models import Membership, Role, Team
+from promptopt.models import Role, Team
+from tests.support.people import BIGBENCH, member
 
 pytest_plugins = [
     "tests.loopback.fixtures",  # the loopback LLM servers, for any test that asks for them
@@ -25,25 +24,19 @@ def other_team(db):
     return Team.objects.create(name="Other team")
 
 
-def _member(team, username, role):
-    user = get_user_model().objects.create_user(username=username, password="pw-for-tests-only")
-    Membership.objects.create(team=team, user=user, role=role)
-    return user
-
-
 @pytest.fixture
 def editor(team):
-    return _member(team, "erin", Role.EDITOR)
+    return member(team, "erin", Role.EDITOR)
 
 
 @pytest.fixture
 def approver(team):
-    return _member(team, "alex", Role.APPROVER)
+    return member(team, "alex", Role.APPROVER)
 
 
 @pytest.fixture
 def stranger(other_team):
-    return _member(other_team, "sam", Role.APPROVER)
+    return member(other_team, "sam", Role.APPROVER)
 
 
 @pytest.fixture
@@ -63,7 +56,6 @@ def plain_static_files(settings):
     }
 
 
-BIGBENCH = Path(__file__).resolve().parent.parent / "data" / "bigbench"
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from datasets.models import Dataset, Example
 from optimization.models import Prompt, PromptVersion, VersionStatus
 from optimization.services import prompt_create, run_create
 from promptopt.models import Membership, Role
-from tests.conftest import _member
+from tests.support.people import member
 
 
 @pytest.fixture
@@ -88,7 +88,7 @@ def test_an_editor_deletes_a_dataset_in_the_admin(client, dataset, editor):
 
 
 def test_staff_without_the_editor_role_cannot_delete_a_dataset(client, dataset, team):
-    viewer = staff(_member(team, "vera", Role.VIEWER), *DELETE_DATASETS)
+    viewer = staff(member(team, "vera", Role.VIEWER), *DELETE_DATASETS)
     client.force_login(viewer)
     response = client.post(f"/admin/datasets/dataset/{dataset.pk}/delete/", {"post": "yes"})
     assert response.status_code == 403

@@ -15,8 +15,7 @@ from optimization.reviews import review_request
 from optimization.services import prompt_create, run_create
 from promptopt.api_auth import TokenAuthentication
 from promptopt.models import ApiToken, Role
-from tests.conftest import _member
-from tests.test_api_support import (
+from tests.support.api import (
     API_URLS,
     error_of,
     isolate,
@@ -25,6 +24,7 @@ from tests.test_api_support import (
     ship,
     token_client,
 )
+from tests.support.people import member
 
 pytestmark = API_URLS
 
@@ -154,7 +154,7 @@ def test_a_strangers_token_changes_nothing_of_another_team(world, stranger, meth
 @pytest.mark.parametrize(("method", "url", "body"), [w for w in WRITES if "approve" not in w[1]
                                                       and "reject" not in w[1]])
 def test_a_viewer_is_told_which_role_a_write_needs(world, team, method, url, body):
-    viewer = _member(team, "vera", Role.VIEWER)
+    viewer = member(team, "vera", Role.VIEWER)
     before = snapshot()
     response = call(token_client(viewer), method, filled(url, world), body_of(body, world))
     assert response.status_code == 403, response.content
@@ -273,7 +273,7 @@ def test_last_used_is_written_at_most_once_a_minute(editor, monkeypatch):
 
 
 def test_it_lists_your_teams_with_your_role(editor, team, other_team):
-    _member(other_team, "both", Role.VIEWER)
+    member(other_team, "both", Role.VIEWER)
     from promptopt.models import Membership
 
     Membership.objects.create(team=other_team, user=editor, role=Role.VIEWER)

@@ -6,8 +6,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from datasets.models import Dataset
 from optimization.services import prompt_create, run_create
 from promptopt.models import Role
-from tests.conftest import _member
-from tests.test_api_support import API_URLS, error_of, isolate, token_client
+from tests.support.api import API_URLS, error_of, isolate, token_client
+from tests.support.people import member
 
 pytestmark = API_URLS
 
@@ -65,7 +65,7 @@ def test_a_file_that_is_not_utf8_is_a_400(editor, team):
 
 
 def test_uploading_takes_the_editor_role_in_a_team_of_yours(editor, team, other_team, stranger):
-    viewer = _member(team, "vera", Role.VIEWER)
+    viewer = member(team, "vera", Role.VIEWER)
     assert upload(token_client(viewer), team).status_code == 403
     response = upload(token_client(editor), other_team)
     assert response.status_code == 404
@@ -103,7 +103,7 @@ def test_an_editor_deletes_a_dataset(dataset, editor):
 
 
 def test_a_viewer_cannot_delete_a_dataset(dataset, team):
-    viewer = _member(team, "vera", Role.VIEWER)
+    viewer = member(team, "vera", Role.VIEWER)
     response = token_client(viewer).delete(f"/api/v1/datasets/{dataset.pk}/")
     assert response.status_code == 403
     assert error_of(response)["message"] == "You need the editor role in Search quality to do this."

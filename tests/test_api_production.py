@@ -10,8 +10,8 @@ from optimization import selectors
 from optimization.models import Prompt
 from optimization.reviews import review_approve, review_request, version_promote, version_rollback
 from promptopt.models import Membership, Role
-from tests.conftest import _member
-from tests.test_api_support import API_URLS, error_of, isolate, new_version, session_client, ship, token_client
+from tests.support.api import API_URLS, error_of, isolate, new_version, session_client, ship, token_client
+from tests.support.people import member
 
 pytestmark = API_URLS
 
@@ -149,7 +149,7 @@ def test_a_member_of_several_teams_names_the_team(first, editor, other_team):
     assert "?team=" in error_of(response)["message"]
     assert client.get(f"{URL}?team={first.prompt.team_id}").json()["version"] == first.number
     assert client.get(f"{URL}?team={other_team.pk}").status_code == 404
-    outsider = _member(other_team, "olga", Role.VIEWER)
+    outsider = member(other_team, "olga", Role.VIEWER)
     assert token_client(outsider).get(f"{URL}?team={first.prompt.team_id}").status_code == 404
 
 

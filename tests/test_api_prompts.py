@@ -4,8 +4,8 @@ import pytest
 
 from optimization.models import AuditEntry, Prompt, PromptVersion, VersionStatus
 from promptopt.models import Role
-from tests.conftest import _member
-from tests.test_api_support import API_URLS, error_of, isolate, new_version, token_client
+from tests.support.api import API_URLS, error_of, isolate, new_version, token_client
+from tests.support.people import member
 
 pytestmark = API_URLS
 
@@ -45,7 +45,7 @@ def test_blank_texts_start_from_the_default_prompt_as_on_the_page(editor, team):
 
 
 def test_creating_a_prompt_takes_the_editor_role(team):
-    viewer = _member(team, "vera", Role.VIEWER)
+    viewer = member(team, "vera", Role.VIEWER)
     response = token_client(viewer).post("/api/v1/prompts/", {"team": team.pk, "name": "x"}, format="json")
     assert response.status_code == 403
     assert not Prompt.objects.exists()
@@ -154,7 +154,7 @@ def test_nobody_approves_their_own_version(prompt, approver):
 def test_approving_takes_the_approver_role(prompt, editor, team):
     version = new_version(prompt, editor)
     review(token_client(editor), prompt, version.number, "request-review")
-    response = review(token_client(_member(team, "ed2", Role.EDITOR)), prompt, version.number, "approve")
+    response = review(token_client(member(team, "ed2", Role.EDITOR)), prompt, version.number, "approve")
     assert response.status_code == 403
     assert error_of(response)["message"] == "You need the approver role in Search quality to do this."
 
@@ -172,7 +172,7 @@ def test_a_rejection_needs_a_comment_and_a_promotion_an_approval(prompt, editor,
 
 
 def test_a_rollback_puts_the_earlier_version_back(prompt, editor, approver, team):
-    other = _member(team, "bea", Role.APPROVER)
+    other = member(team, "bea", Role.APPROVER)
     reviewer = token_client(approver)
     first, second = new_version(prompt, editor, "One."), new_version(prompt, editor, "Two.")
     for version in (first, second):

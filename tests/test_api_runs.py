@@ -6,9 +6,9 @@ from optimization import loop
 from optimization.models import Run, RunStatus
 from optimization.services import prompt_create, run_estimate
 from promptopt.models import Role
-from tests.conftest import _member
 from tests.loopback.student import StudentModel
-from tests.test_api_support import API_URLS, error_of, isolate, token_client
+from tests.support.api import API_URLS, error_of, isolate, token_client
+from tests.support.people import member
 
 pytestmark = API_URLS
 
@@ -74,7 +74,7 @@ def test_bad_parameters_are_refused_before_anything_is_saved(dataset, prompt, ed
 
 
 def test_starting_a_run_takes_the_editor_role_and_your_teams_objects(dataset, prompt, team, stranger):
-    viewer = _member(team, "vera", Role.VIEWER)
+    viewer = member(team, "vera", Role.VIEWER)
     response = start(token_client(viewer), dataset, prompt)
     assert response.status_code == 403 and "editor role" in error_of(response)["message"]
     assert start(token_client(stranger), dataset, prompt).status_code == 404
@@ -118,7 +118,7 @@ def test_results_page_by_example_and_show_the_failures(dataset, prompt, editor, 
 def test_a_queued_run_is_cancelled_at_once_and_a_finished_one_cannot_be(dataset, prompt, editor, team):
     client = token_client(editor)
     run_id = start(client, dataset, prompt).json()["id"]
-    viewer = _member(team, "vera", Role.VIEWER)
+    viewer = member(team, "vera", Role.VIEWER)
     assert token_client(viewer).post(f"/api/v1/runs/{run_id}/cancel/").status_code == 403
     response = client.post(f"/api/v1/runs/{run_id}/cancel/")
     assert response.status_code == 200

@@ -14,8 +14,8 @@ from optimization.rollouts.models import Canary, Outcome, in_canary
 from optimization.rollouts.services import canary_comparison, canary_promote, canary_start, canary_stop
 from promptopt.errors import NotAllowed, PromptOptError
 from promptopt.models import ApiToken, Role
-from tests.conftest import _member
-from tests.test_api_support import isolate, new_version, ship, token_client
+from tests.support.api import isolate, new_version, ship, token_client
+from tests.support.people import member
 
 URL = "/api/v1/prompts/ticket%20triage/production/"
 OUTCOMES = "/api/v1/prompts/ticket%20triage/outcomes/"
@@ -33,7 +33,7 @@ def prompt(team):
 
 @pytest.fixture
 def second_approver(team):
-    return _member(team, "bo", Role.APPROVER)
+    return member(team, "bo", Role.APPROVER)
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from optimization.rollouts.models import Outcome, in_canary
 from optimization.rollouts.services import canary_start
 from promptopt.models import ApiToken
 from tests.app_server import AppServer
-from tests.test_api_support import isolate, new_version, ship
+from tests.support.api import isolate, new_version, ship
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

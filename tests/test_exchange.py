@@ -13,8 +13,8 @@ from optimization.reviews import review_approve, review_reject, review_request, 
 from optimization.services import prompt_create, run_create, version_create
 from promptopt.errors import NotAllowed, PromptOptError
 from promptopt.models import Role, Team
-from tests.conftest import _member
-from tests.test_api_support import isolate, token_client
+from tests.support.api import isolate, token_client
+from tests.support.people import member
 
 
 @pytest.fixture(autouse=True)
@@ -62,8 +62,8 @@ def test_export_then_import_on_a_fresh_database_recreates_the_versions_as_drafts
     call_command("flush", "--noinput")  # another instance: nothing of the source is left
     assert not Prompt.objects.exists() and not AuditEntry.objects.exists()
     team = Team.objects.create(name="Receiving team")
-    importer = _member(team, "ines", Role.EDITOR)
-    reviewer = _member(team, "rui", Role.APPROVER)
+    importer = member(team, "ines", Role.EDITOR)
+    reviewer = member(team, "rui", Role.APPROVER)
 
     call_command("import_prompt", str(path), "--team", "Receiving team", "--user", "ines")
 
@@ -103,7 +103,7 @@ def test_import_refuses_a_taken_name_unless_renamed_and_a_document_that_is_not_o
 
 
 def test_a_viewer_cannot_import(shipped, team):
-    viewer = _member(team, "vic", Role.VIEWER)
+    viewer = member(team, "vic", Role.VIEWER)
     with pytest.raises(NotAllowed):
         prompt_import(team=team, document=prompt_export(prompt=shipped), by=viewer, name="mine")
 

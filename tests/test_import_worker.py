@@ -12,7 +12,7 @@ from datasets.models import Dataset, Example
 from optimization.models import Run
 from optimization.services import prompt_create, run_create
 from promptopt.errors import PromptOptError
-from tests.test_api_support import error_of, isolate, token_client
+from tests.support.api import error_of, isolate, token_client
 
 CSV = b"question,answer\n" + b"".join(f"What is {i} plus {i}?,{2 * i}\n".encode() for i in range(10))
 BROKEN = CSV + b"What is ten plus ten?\n"  # line 12 has one field

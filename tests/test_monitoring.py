@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from optimization.models import Prompt
 from promptopt.monitoring import JsonFormatter
-from tests.test_api_support import isolate, new_version, ship, token_client
+from tests.support.api import isolate, new_version, ship, token_client
 from tests.test_loop import run_to_the_end, start_run, student  # noqa: F401 (a fixture)
 
 TEST_REDIS = "redis://127.0.0.1:6379/7"

@@ -24,7 +24,7 @@ from optimization.models import (
 from optimization.reviews import review_request
 from optimization.services import prompt_create, run_create, run_estimate
 from promptopt.models import Role
-from tests.conftest import _member
+from tests.support.people import member
 from tests.test_loop import StudentModel, run_to_the_end
 
 BIGBENCH = Path(__file__).resolve().parent.parent / "data" / "bigbench"
@@ -40,12 +40,12 @@ def media(settings, tmp_path):
 
 @pytest.fixture
 def viewer(team):
-    return _member(team, "vic", Role.VIEWER)
+    return member(team, "vic", Role.VIEWER)
 
 
 @pytest.fixture
 def second_approver(team):
-    return _member(team, "bea", Role.APPROVER)
+    return member(team, "bea", Role.APPROVER)
 
 
 def client_for(user):

@@ -16,7 +16,7 @@ from optimization.policy import replay, training
 from optimization.services import prompt_create, run_create, run_estimate
 from promptopt.errors import PromptOptError
 from tests import test_loop
-from tests.test_api_support import API_URLS, error_of, token_client
+from tests.support.api import API_URLS, error_of, token_client
 from tests.test_policy import TABLE, TINY
 
 student = test_loop.student  # the loopback model, a fixture here too

@@ -7,7 +7,7 @@ from optimization.models import AuditEntry, Prompt, PromptVersion, Run, VersionS
 from optimization.reviews import review_approve, review_reject, review_request, version_promote, version_rollback
 from promptopt.errors import NotAllowed, PromptOptError
 from promptopt.models import Membership, Role
-from tests.conftest import _member
+from tests.support.people import member
 
 
 @pytest.fixture
@@ -17,7 +17,7 @@ def prompt(team):
 
 @pytest.fixture
 def second_approver(team):
-    return _member(team, "bea", Role.APPROVER)
+    return member(team, "bea", Role.APPROVER)
 
 
 def candidate(prompt, author, text="Answer yes or no."):
@@ -67,7 +67,7 @@ def test_nobody_approves_a_version_made_by_a_run_they_launched(prompt, approver,
 
 
 def test_approving_takes_the_approver_role(prompt, editor, team):
-    other_editor = _member(team, "ed2", Role.EDITOR)
+    other_editor = member(team, "ed2", Role.EDITOR)
     version = candidate(prompt, editor)
     review_request(version=version, by=editor)
     with pytest.raises(NotAllowed, match="approver role"):

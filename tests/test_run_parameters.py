@@ -121,7 +121,7 @@ DEEP = "[" * 100_000 + "]" * 100_000  # deeper than Python's JSON parser goes
 
 
 def test_options_nested_too_deeply_are_refused_not_a_server_error(editor, dataset, settings, tmp_path):
-    from tests.test_api_support import isolate, token_client
+    from tests.support.api import isolate, token_client
 
     isolate(settings, tmp_path)
     assert RunForm(editor, {"metric_options": DEEP}).errors["metric_options"] == ["Nested too deeply."]

@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.db.models import F
 from django.test import Client
 
-from tests.test_api_support import isolate
+from tests.support.api import isolate
 
 PASSWORD = "pw-for-tests-only"  # the fixtures' people's
 

@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 
 from promptopt.models import ApiToken
-from tests.test_api_support import isolate
+from tests.support.api import isolate
 
 
 @pytest.fixture(autouse=True)

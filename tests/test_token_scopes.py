@@ -15,8 +15,8 @@ from promptopt import api_urls
 from promptopt.api_auth import TokenScope
 from promptopt.models import ApiToken
 from tests import test_api
+from tests.support.api import API_URLS, error_of, isolate, session_client, token_client
 from tests.test_api import READS, WRITES, body_of, call, filled, snapshot
-from tests.test_api_support import API_URLS, error_of, isolate, session_client, token_client
 
 pytestmark = API_URLS
 

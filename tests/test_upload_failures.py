@@ -9,7 +9,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 
 from datasets.models import Dataset, Example
-from tests.test_api_support import error_of, isolate, token_client
+from tests.support.api import error_of, isolate, token_client
 
 DEEP = b"[" * 100_000 + b"]" * 100_000
 GOOD_LINE = b'{"input": "Is ice cold?", "answer": "yes"}\n'

@@ -11,8 +11,8 @@ from django.test import Client
 from optimization.models import Prompt, PromptVersion, VersionStatus
 from optimization.services import prompt_create
 from promptopt.models import Role
-from tests.conftest import _member
-from tests.test_api_support import isolate, token_client
+from tests.support.api import isolate, token_client
+from tests.support.people import member
 
 
 @pytest.fixture
@@ -106,7 +106,7 @@ def test_a_version_the_same_as_its_parent_is_refused(door, written, editor):
 
 @pytest.mark.parametrize("door", DOORS)
 def test_a_viewer_cannot_write_a_version(door, written, team):
-    viewer = _member(team, "vera", Role.VIEWER)
+    viewer = member(team, "vera", Role.VIEWER)
     status, body = write(door, viewer, written.versions.get(), system_prompt="Mine now.")
     assert status == FORBIDDEN[door]
     assert "You need the editor role in Search quality to do this." in body

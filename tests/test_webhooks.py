@@ -20,7 +20,7 @@ from optimization.webhooks.models import Delivery, Endpoint, Event
 from optimization.webhooks.services import attempt, endpoint_create, resend_due_deliveries
 from promptopt.errors import NotAllowed, PromptOptError
 from tests.loopback.webhook_receiver import WebhookReceiver
-from tests.test_api_support import isolate, new_version, ship
+from tests.support.api import isolate, new_version, ship
 from tests.test_loop import run_to_the_end, start_run, student  # noqa: F401 - student is a fixture
 from tests.test_worker import _database_url, _start_worker, _wait
 

@@ -24,7 +24,7 @@ from tests.test_worker import _database_url
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
-PASSWORD = "pw-for-tests-only"  # tests.conftest._member's
+PASSWORD = "pw-for-tests-only"  # tests.support.people.PASSWORD
 
 
 @pytest.fixture(scope="module")

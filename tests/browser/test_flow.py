@@ -12,7 +12,7 @@ from playwright.sync_api import expect
 from datasets.models import Dataset
 from optimization.models import AuditEntry, Run, RunStatus, VersionStatus
 from optimization.services import prompt_create, run_create
-from tests.conftest import BIGBENCH
+from tests.support.people import BIGBENCH
 
 from .conftest import PASSWORD
 
@@ -189,7 +189,7 @@ def test_a_token_made_in_the_page_fetches_the_production_prompt_until_revoked(pa
                                                                              approver, settings, tmp_path):
     from urllib.request import Request, urlopen
 
-    from tests.test_api_support import isolate
+    from tests.support.api import isolate
 
     isolate(settings, tmp_path, fast_passwords=False)  # a cache of the test's own for the rate limit's counts
 
