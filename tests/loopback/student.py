@@ -46,12 +46,15 @@ def is_optimizer_request(body):
 class FussyStudent(OpenAIServer):
     """Right only when the prompt states the answer format, sets no length limit and shows no demonstrations (they
     confuse it, unless `confused_by_demonstrations` is off or a set of inputs without this one), and then on three
-    examples in four (by a hash of the input); otherwise it rambles.
+    examples in four (by a hash of the input, and of the system prompt when `varies_with_wording`: then prompts
+    worded differently know different examples); otherwise it rambles.
 
     Asked for prompts (as the optimizer), it answers `write_prompts(body)` when given, else prose that is no JSON."""
 
-    def __init__(self, answers, write_prompts=None, confused_by_demonstrations=True, **kwargs):
+    def __init__(self, answers, write_prompts=None, confused_by_demonstrations=True, varies_with_wording=False,
+                 **kwargs):
         super().__init__(**kwargs)
+        self.varies_with_wording = varies_with_wording
         self.answers = answers  # example input -> expected answer
         self.write_prompts = write_prompts
         self.confused_by_demonstrations = confused_by_demonstrations
@@ -66,7 +69,8 @@ class FussyStudent(OpenAIServer):
             example = next((text for text in self.answers if text in user), None)
             shown = self.confused_by(example) and any(m["role"] == "assistant" for m in body["messages"])
             knows = example and FORMAT_MARK in user and LENGTH_MARK not in user and not shown
-            knows = knows and zlib.crc32(example.encode()) % 4
+            wording = body["messages"][0]["content"] if self.varies_with_wording else ""
+            knows = knows and zlib.crc32(f"{wording}{example}".encode()) % 4
             text = self.answers[example] if knows else "Well, it depends."
         reply = completion(body)
         reply["choices"][0]["message"]["content"] = text
