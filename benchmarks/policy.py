@@ -26,6 +26,7 @@ arm's mean over the seeds with a 95 % interval and the policy's difference from 
 """
 
 import argparse
+import sys
 from dataclasses import dataclass
 
 from . import bigbench
@@ -78,7 +79,8 @@ def measure(args):
           f"{', '.join(f'{k} {v}' for k, v in parameters.items())}, use_cache off", flush=True)
     tables = {}
     for name, dataset in datasets.items():
-        table, _, _ = replay.build_or_reuse(dataset, seed=TABLE_SEED, **table_parameters(parameters))
+        table, _, _ = replay.build_or_reuse(dataset, seed=TABLE_SEED, progress=progress(name),
+                                            **table_parameters(parameters))
         tables[name] = table
         calls = table["llm_calls"]
         print(f"replay table {name}: {len(table['states'])} states, {calls['prompts']} prompts answered on "
@@ -102,6 +104,16 @@ def measure(args):
                       flush=True)
         print(f"{'':<22} budget {budget} LLM calls per run; constant-answer baseline {baselines[name]}", flush=True)
     summarize(args.tasks, results)
+
+
+def progress(name):
+    """How far a replay table is, on stderr: on the embedded model one takes up to 60 prompts' answers."""
+
+    def report(done, total):
+        if done == total or done % 10 == 0:
+            print(f"replay table {name}: {done}/{total} prompt states scored", file=sys.stderr, flush=True)
+
+    return report
 
 
 def table_parameters(parameters):
