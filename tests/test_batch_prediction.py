@@ -321,3 +321,16 @@ def test_the_command_line_waits_for_its_jobs_and_checks_them_itself(dataset, ver
     result = json.loads(out.getvalue())
     assert result["status"] == "succeeded" and result["llm_calls"] == 70
     assert len(vertex.created) == 7 and vertex.received == []
+
+
+def test_a_job_vertex_refuses_fails_the_run_in_vertexs_words(dataset, vertex):
+    vertex.refuse = 403
+
+    run = run_to_the_end(start_run(dataset))
+
+    assert (run.status, run.step) == (RunStatus.FAILED, Step.PRIMARY_INFERENCE)
+    assert run.last_error == ("1. Primary inference: Error code: 403 PERMISSION_DENIED - Permission denied on "
+                              "resource project test-project.")
+    job = BatchJob.objects.get(run=run)
+    assert (job.name, job.error) == ("", run.last_error.removeprefix("1. Primary inference: "))
+    assert job.finished_at is not None

@@ -88,10 +88,15 @@ def _submit(job, requests):
     )
     name = default_storage.save(f"{folder}/requests.jsonl", ContentFile(lines.encode()))
     job.input_uri, job.output_uri = f"gs://{bucket}/{name}", f"gs://{bucket}/{folder}/output"
-    submitted = vertex_batch.submit(
-        model=job.model, input_uri=job.input_uri, output_uri=job.output_uri,
-        display_name=f"promptopt-run-{job.run_id}-job-{job.pk}",
-    )
+    try:
+        submitted = vertex_batch.submit(
+            model=job.model, input_uri=job.input_uri, output_uri=job.output_uri,
+            display_name=f"promptopt-run-{job.run_id}-job-{job.pk}",
+        )
+    except LLMError as error:  # the step fails with it; the row says what was tried
+        job.error, job.finished_at = error.message, timezone.now()
+        job.save(update_fields=["input_uri", "output_uri", "error", "finished_at"])
+        raise
     job.name, job.state, job.checked_at = submitted.name, submitted.state, timezone.now()
     job.save(update_fields=["input_uri", "output_uri", "name", "state", "checked_at"])
     log.info("Run %s: batch job %s submitted with %s requests", job.run_id, job.name, len(requests))

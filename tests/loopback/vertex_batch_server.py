@@ -11,7 +11,7 @@ import json
 
 from aiohttp import web
 
-from .vertex_server import VertexServer
+from .vertex_server import ERRORS, VertexServer
 
 JOBS = "/{version}/projects/{project}/locations/{location}/batchPredictionJobs"
 
@@ -23,6 +23,7 @@ class VertexBatchServer(VertexServer):
         self.states = ["JOB_STATE_PENDING", "JOB_STATE_RUNNING", "JOB_STATE_SUCCEEDED"]
         self.plans = []  # the states of the next jobs created, one list each; then `states`
         self.error = {"code": 3, "message": "The input file holds an invalid request."}  # of a job that fails
+        self.refuse = None  # an HTTP status from ERRORS: how job creation is refused
         self.unanswered = 0  # the first lines of each job's output answered with an error status instead
         self.jobs = {}  # id -> {"job": the job as returned, "states": what its next checks find}
         self.created = []  # the bodies of the jobs created
@@ -40,6 +41,10 @@ class VertexBatchServer(VertexServer):
 
     async def create_job(self, request):
         body = await request.json()
+        if self.refuse:
+            status, message = ERRORS[self.refuse]
+            return web.json_response({"error": {"code": self.refuse, "message": message, "status": status}},
+                                     status=self.refuse)
         self.created.append(body)
         job_id = str(next(self._ids))
         parent = request.path.split("/", 2)[2].rsplit("/", 1)[0]  # projects/…/locations/…
