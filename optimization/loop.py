@@ -33,6 +33,8 @@ from promptopt.errors import PromptOptError
 
 from . import meta_model, metrics
 from .baseline import constant_answer
+from .batch_prediction import WaitingForBatchJob
+from .batch_prediction.services import ask_in_batch
 from .llm import LLMError, Request, complete_batch, usage_for
 from .models import Evaluation, Iteration, Prediction, PromptVersion, Run, RunStatus, Step, StepTiming, VersionStatus
 from .prompting import answer_token_budget, messages_for
@@ -271,15 +273,16 @@ def infer(run, version, split, examples=None):
     answered = set(evaluation.predictions.values_list("example_id", flat=True))
     missing = [example for example in examples if example.id not in answered]
     max_tokens = answer_token_budget(answers_of(run))
+    requests = [
+        Request(messages_for(version, example.input), temperature=run.temperature, max_tokens=max_tokens)
+        for example in missing
+    ]
+    ask_in_batch(run, evaluation, missing, requests)  # many answers: a batch job, the run waits
     for start in range(0, len(missing), INFERENCE_CHUNK):
         check_in(run)
         chunk = missing[start : start + INFERENCE_CHUNK]
-        requests = [
-            Request(messages_for(version, example.input), temperature=run.temperature, max_tokens=max_tokens)
-            for example in chunk
-        ]
         completions = complete_batch(
-            requests,
+            requests[start : start + INFERENCE_CHUNK],
             provider=run.primary_provider,
             model=run.primary_model,
             run=run,
@@ -564,7 +567,7 @@ def claim(run_id):
     """Take the run for one step if it is active and nobody holds it. Returns (run, token) or (None, None)."""
     now, token = timezone.now(), uuid.uuid4().hex
     claimed = (
-        Run.objects.filter(pk=run_id, status__in=Run.ACTIVE)
+        Run.objects.filter(pk=run_id, status__in=Run.CLAIMABLE)
         .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
         .update(
             lease_token=token,
@@ -611,6 +614,8 @@ def run_next_step(run_id):
         next_step = STEPS[step](run)
     except RunCancelled:
         return _record(run, token, RunStatus.CANCELLED, step, stop_reason="Cancelled.")
+    except WaitingForBatchJob:  # the job's check queues the step again
+        return _record(run, token, RunStatus.WAITING, step)
     except (PromptOptError, LLMError) as exc:
         return _record(run, token, RunStatus.FAILED, step, last_error=f"{Step(step).label}: {exc.message}")
     except Exception as exc:
@@ -640,4 +645,4 @@ def _record(run, token, status, step, **fields):
             StepTiming.objects.create(run=run, step=done, iteration=run.iteration, outcome=status, seconds=seconds)
         if written == 1 and run.status not in Run.ACTIVE:
             webhook_events.run_ended(run)  # sent once the run's end is committed
-    return written == 1 and run.status in Run.ACTIVE
+    return written == 1 and run.status in Run.CLAIMABLE

@@ -11,6 +11,7 @@ from promptopt.models import Role
 from promptopt.teams import require_role
 
 from . import metrics
+from .batch_prediction.services import stop_jobs_of
 from .llm import usage_for
 from .models import INT32, Evaluation, Prompt, PromptVersion, Run, RunStatus, VersionStatus
 from .prompting import prompt_file
@@ -172,6 +173,10 @@ def run_cancel(*, run, by=None):
     Run.objects.filter(pk=run.pk, status=RunStatus.QUEUED, lease_until__isnull=True).update(
         status=RunStatus.CANCELLED, stop_reason="Cancelled before it started.", finished_at=timezone.now()
     )
+    Run.objects.filter(pk=run.pk, status=RunStatus.WAITING).update(
+        status=RunStatus.CANCELLED, stop_reason="Cancelled while waiting for a batch job.", finished_at=timezone.now()
+    )
+    transaction.on_commit(lambda: stop_jobs_of(run))  # Vertex AI is asked to cancel them
     run.refresh_from_db()
     return run
 

@@ -8,6 +8,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from . import loop
+from .batch_prediction.services import check_lost_jobs
 from .models import Run
 
 
@@ -30,7 +31,7 @@ def recover_stalled_runs(starting=False):
     or finds the work already done."""
     now = timezone.now()
     quiet = now if starting else now - timedelta(minutes=2)
-    stale = Run.objects.filter(status__in=Run.ACTIVE).filter(
+    stale = Run.objects.filter(status__in=Run.CLAIMABLE).filter(
         Q(lease_until__lt=now)
         | Q(lease_until__isnull=True, heartbeat_at__lt=quiet)
         | Q(lease_until__isnull=True, heartbeat_at__isnull=True, created_at__lt=quiet)
@@ -38,4 +39,5 @@ def recover_stalled_runs(starting=False):
     ids = list(stale.values_list("pk", flat=True))
     for run_id in ids:
         enqueue_step(run_id)
+    check_lost_jobs()  # a waiting run is in no worker's hands: its job's checks resume it
     return ids

@@ -21,6 +21,7 @@ from promptopt.teams import may, scoped, scoped_or_404, teams_of
 from promptopt.views import is_htmx, member_view, page_of, render_page
 
 from . import reviews
+from .batch_prediction.services import waiting_words
 from .forms import PromptForm, RunForm, VersionForm
 from .llm import usage_for
 from .models import (
@@ -437,6 +438,8 @@ def progress_words(run):
             return (f"Iterations done ({run.stop_reason}). Now scoring the start, the best version and the "
                     "constant-answer baseline on the test split.")
         return f"Iteration {run.iteration} of at most {run.max_iterations}: step {run.get_step_display()}."
+    if run.status == RunStatus.WAITING:
+        return waiting_words(run)
     if run.status == RunStatus.SUCCEEDED:
         return f"Finished. {run.stop_reason} {verdict_headline(run)}".rstrip()
     if run.status == RunStatus.CANCELLED:
