@@ -1,5 +1,5 @@
-"""Vertex AI batch prediction for large inference steps: google-genai's batches against a loopback server speaking
-Vertex's batchPredictionJobs REST API, the input and output files in the storage emulator.
+"""Vertex AI batch prediction for large inference steps: google-cloud-aiplatform's JobServiceClient (REST) against a
+loopback server speaking Vertex's batchPredictionJobs REST API, the input and output files in the storage emulator.
 
 The loopback model answers an example right only when the prompt names the answer format (as in test_loop.py), so a
 run has something to find, online or in batch.
@@ -7,6 +7,7 @@ run has something to find, online or in batch.
 
 import io
 import json
+import socket
 from datetime import timedelta
 from decimal import Decimal
 
@@ -206,6 +207,48 @@ def test_a_job_that_is_gone_fails_the_run(dataset, vertex):
     assert run.status == RunStatus.FAILED
     assert run.last_error.startswith(f"1. Primary inference: Vertex batch job {JOB_NAME.format(1001)} could not be "
                                      "checked: Error code: 404 NOT_FOUND - The BatchPredictionJob does not exist.")
+
+
+def test_a_check_that_cannot_reach_vertex_is_tried_again_later(
+    dataset, vertex, settings, django_capture_on_commit_callbacks
+):
+    run = start_run(dataset)
+    loop.run_next_step(run.pk)
+    job = BatchJob.objects.get(run=run)
+    with socket.socket() as closed:  # a port nothing listens on once the socket is closed
+        closed.bind(("127.0.0.1", 0))
+        settings.VERTEX_BASE_URL = f"http://127.0.0.1:{closed.getsockname()[1]}"
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.check(job.pk)
+
+    run.refresh_from_db()
+    job.refresh_from_db()
+    assert (run.status, job.finished_at, job.state) == (RunStatus.WAITING, None, "JOB_STATE_PENDING")
+    assert Schedule.objects.filter(func=CHECK, args=f"({job.pk},)").exists()
+    assert vertex.checks == 0
+
+    settings.VERTEX_BASE_URL = vertex.url  # reachable again: the next checks carry on
+    for _ in range(3):
+        services.check(job.pk)
+    run.refresh_from_db()
+    assert run.status == RunStatus.QUEUED and vertex.checks == 3
+
+
+def test_a_check_without_credentials_fails_the_run_without_retrying(dataset, vertex, settings, monkeypatch):
+    run = start_run(dataset)
+    loop.run_next_step(run.pk)
+    job = BatchJob.objects.get(run=run)
+    settings.VERTEX_ACCESS_TOKEN = ""  # application-default credentials, here a file that is not there
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", "/nonexistent/credentials.json")
+
+    services.check(job.pk)
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED
+    assert run.last_error.startswith(f"1. Primary inference: Vertex batch job {JOB_NAME.format(1001)} could not be "
+                                     "checked: Google credentials: ")
+    assert vertex.checks == 0
 
 
 def test_a_check_run_twice_does_its_work_once(dataset, vertex):

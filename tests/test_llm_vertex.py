@@ -1,6 +1,7 @@
 """The vertex provider, through the whole layer, with the real google-genai SDK against a loopback server."""
 
 import json
+import socket
 from decimal import Decimal
 
 import pytest
@@ -87,6 +88,18 @@ def test_it_retries_an_exhausted_quota_and_an_unavailable_service(vertex_server)
 
     assert completion.text == "echo: Capital of Peru?"
     assert vertex_server.outcomes == {429: 1, 503: 1, "ok": 1}
+
+
+def test_a_vertex_it_cannot_reach_is_retried_then_named(vertex_server, settings):
+    with socket.socket() as closed:  # a port nothing listens on once the socket is closed
+        closed.bind(("127.0.0.1", 0))
+        settings.VERTEX_BASE_URL = f"http://127.0.0.1:{closed.getsockname()[1]}"
+
+    with pytest.raises(LLMError) as failure:
+        complete(Request(conversation("Capital of Chile?")), provider="vertex")
+
+    assert failure.value.retryable and "Could not reach Vertex AI" in str(failure.value)
+    assert vertex_server.received == []
 
 
 def test_a_batch_is_accounted_at_gemini_prices(vertex_server, run):

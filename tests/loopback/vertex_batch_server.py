@@ -1,8 +1,11 @@
-"""Vertex AI's batchPredictionJobs REST API on loopback, beside generateContent, for google-genai's `batches`.
+"""Vertex AI's batchPredictionJobs REST API (v1) on loopback, beside generateContent, for the REST transport of
+google-cloud-aiplatform's JobServiceClient: create (POST …/batchPredictionJobs), get (GET …/batchPredictionJobs/ID)
+and cancel (POST …/batchPredictionJobs/ID:cancel), with their JSON field names.
 
-A job reads its JSONL input from the storage emulator's bucket and, on the check that finds it succeeded, writes
-predictions.jsonl under `<outputUriPrefix>/prediction-model-<time>/`, as Vertex does. Each check of a job moves it
-one state along `states` (the last one stays).
+As Vertex does, it refuses a request without a bearer token (401) and a job without a display name, model, input
+or output (400). A job reads its JSONL input from the storage emulator's bucket and, on the check that finds it
+succeeded, writes predictions.jsonl under `<outputUriPrefix>/prediction-model-<time>/`, as Vertex does. Each check
+of a job moves it one state along `states` (the last one stays).
 """
 
 import asyncio
@@ -41,10 +44,13 @@ class VertexBatchServer(VertexServer):
 
     async def create_job(self, request):
         body = await request.json()
-        if self.refuse:
-            status, message = ERRORS[self.refuse]
-            return web.json_response({"error": {"code": self.refuse, "message": message, "status": status}},
-                                     status=self.refuse)
+        refused = self._refusal(request) or self.refuse
+        missing = [field for field in ("displayName", "model", "inputConfig", "outputConfig") if not body.get(field)]
+        if refused or missing:
+            status, message = ERRORS[refused or 400]
+            if missing and not refused:
+                message = f"{message} Missing: {', '.join(missing)}."
+            return _error(refused or 400, status, message)
         self.created.append(body)
         job_id = str(next(self._ids))
         parent = request.path.split("/", 2)[2].rsplit("/", 1)[0]  # projects/…/locations/…
@@ -61,11 +67,12 @@ class VertexBatchServer(VertexServer):
         return web.json_response(job)
 
     async def get_job(self, request):
+        if refused := self._refusal(request):
+            return _error(refused, *ERRORS[refused])
         self.checks += 1
         entry = self.jobs.get(request.match_info["job"])
         if entry is None:
-            error = {"code": 404, "message": "The BatchPredictionJob does not exist.", "status": "NOT_FOUND"}
-            return web.json_response({"error": error}, status=404)
+            return _error(404, "NOT_FOUND", "The BatchPredictionJob does not exist.")
         job, states = entry["job"], entry["states"]
         state = states.pop(0) if len(states) > 1 else states[0]
         if state == "JOB_STATE_SUCCEEDED" and "outputInfo" not in job:
@@ -76,12 +83,18 @@ class VertexBatchServer(VertexServer):
         return web.json_response(job)
 
     async def cancel_job(self, request):
+        if refused := self._refusal(request):
+            return _error(refused, *ERRORS[refused])
         job_id, _, action = request.match_info["job_action"].partition(":")
         if action != "cancel" or job_id not in self.jobs:
-            return web.json_response({"error": {"code": 404, "message": "Not found."}}, status=404)
+            return _error(404, "NOT_FOUND", "Not found.")
         self.cancelled.append(job_id)
         self.jobs[job_id]["states"] = ["JOB_STATE_CANCELLED"]
         return web.json_response({})
+
+    def _refusal(self, request):
+        """401 for a request without credentials, as Vertex answers it."""
+        return None if request.headers.get("Authorization", "").startswith("Bearer ") else 401
 
     def _predict(self, job):
         """Answer every line of the job's input, and write the answers where Vertex writes them."""
@@ -106,3 +119,7 @@ class VertexBatchServer(VertexServer):
         prefix = f"gs://{self.bucket.name}/"
         assert uri.startswith(prefix), uri
         return uri[len(prefix):]
+
+
+def _error(code, status, message):
+    return web.json_response({"error": {"code": code, "message": message, "status": status}}, status=code)

@@ -12,6 +12,7 @@ from .server import LoopbackServer
 
 ERRORS = {
     400: ("INVALID_ARGUMENT", "Request contains an invalid argument."),
+    401: ("UNAUTHENTICATED", "Request is missing required authentication credential."),
     403: ("PERMISSION_DENIED", "Permission denied on resource project test-project."),
     429: ("RESOURCE_EXHAUSTED", "Resource exhausted. Please try again later."),
     503: ("UNAVAILABLE", "The service is currently unavailable."),

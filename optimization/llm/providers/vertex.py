@@ -1,4 +1,4 @@
-"""Gemini on Vertex AI: the only module that uses the google-genai SDK.
+"""Gemini on Vertex AI: the only module that calls Gemini through the google-genai SDK.
 
 Production authenticates with application-default credentials. VERTEX_ACCESS_TOKEN, if set, is used as
 a ready OAuth token instead (it is not refreshed), and VERTEX_BASE_URL points the SDK at another host;
@@ -9,6 +9,7 @@ import contextlib
 import time
 
 import google.auth.exceptions
+import httpx
 import httpx2
 from django.conf import settings
 from google import genai
@@ -19,6 +20,9 @@ from .. import per_process
 from ..interface import Completion, LLMError, retry_after
 
 RATE_LIMITED = True
+# google-genai 2 sends through httpx unless GOOGLE_GENAI_HTTP_CLIENT=httpx2 (google-genai 3: httpx2 only).
+_TIMEOUTS = (httpx.TimeoutException, httpx2.TimeoutException)
+_TRANSPORT_ERRORS = (httpx.TransportError, httpx2.TransportError, google.auth.exceptions.TransportError)
 _FINISH_REASONS = {"STOP": "stop", "MAX_TOKENS": "length"}
 
 
@@ -55,9 +59,9 @@ def sdk_errors():
         yield
     except errors.APIError as error:
         raise _api_error(error) from error
-    except httpx2.TimeoutException as error:
+    except _TIMEOUTS as error:
         raise LLMError(f"No answer within {settings.LLM_TIMEOUT:g} s.", retryable=True) from error
-    except (httpx2.TransportError, google.auth.exceptions.TransportError) as error:
+    except _TRANSPORT_ERRORS as error:
         raise LLMError(f"Could not reach Vertex AI: {error}", retryable=True) from error
     except google.auth.exceptions.GoogleAuthError as error:
         raise LLMError(f"Google credentials: {error}", retryable=False) from error

@@ -1,21 +1,30 @@
 """Vertex AI batch prediction for Gemini: the only module that creates, reads and cancels batch prediction jobs.
 
-It speaks Vertex's batchPredictionJobs REST API through google-genai's `batches` (the SDK `vertex.py` already
-uses, with the same client, credentials and base URL), not through google-cloud-aiplatform: every release of
-that package conflicts with the pinned google-genai 3 (2.x requires google-genai < 3; 1.x, google-cloud-storage
-< 3 and protobuf < 7), so installing it would downgrade packages the rest of PromptOpt runs on.
+It speaks Vertex's batchPredictionJobs REST API through google-cloud-aiplatform's `JobServiceClient` (the v1
+GAPIC client, REST transport), at the regional endpoint of VERTEX_LOCATION, or at VERTEX_BASE_URL when set (an
+http:// URL on loopback in the tests), with the credentials the online provider uses: application-default in
+production, VERTEX_ACCESS_TOKEN when set. Reading a job's output lines still uses google-genai's types, so a
+batch answer becomes a Completion exactly as an online one does.
 
 A job reads a JSONL file of {"key", "request": GenerateContentRequest} lines from Cloud Storage and writes
 predictions*.jsonl files of {"key", "request", "response" | "status"} lines under its output directory.
 The key is also a request label, so a line can be matched to its request whichever of the two Vertex echoes.
 """
 
+import contextlib
 from dataclasses import dataclass
 
+import google.auth
+import google.auth.exceptions
+import requests
+from django.conf import settings
+from google.api_core import exceptions
 from google.genai import types
+from google.oauth2.credentials import Credentials
 
-from ..interface import LLMError
-from .vertex import client, completion_of, contents_of, sdk_errors
+from .. import per_process
+from ..interface import LLMError, retry_after
+from .vertex import completion_of, contents_of
 
 LABEL = "promptopt_key"
 SUCCEEDED = ("JOB_STATE_SUCCEEDED", "JOB_STATE_PARTIALLY_SUCCEEDED")  # partly: the lines that failed say why
@@ -65,29 +74,101 @@ def answer_of(line):
 
 
 def submit(*, model, input_uri, output_uri, display_name):
+    from google.cloud import aiplatform_v1  # imported on first use: see _build_client
+
+    job = aiplatform_v1.BatchPredictionJob(
+        display_name=display_name,
+        model=model if "/" in model else f"publishers/google/models/{model}",
+        input_config={"instances_format": "jsonl", "gcs_source": {"uris": [input_uri]}},
+        output_config={"predictions_format": "jsonl", "gcs_destination": {"output_uri_prefix": output_uri}},
+    )
     with sdk_errors():
-        job = client().batches.create(
-            model=model,
-            src=input_uri,
-            config=types.CreateBatchJobConfig(display_name=display_name, dest=output_uri),
-        )
-    return _job(job)
+        client, parent = _client()
+        return _job(client.create_batch_prediction_job(parent=parent, batch_prediction_job=job, **_once()))
 
 
 def get(name):
     with sdk_errors():
-        return _job(client().batches.get(name=name))
+        client, _ = _client()
+        return _job(client.get_batch_prediction_job(name=name, **_once()))
 
 
 def cancel(name):
     with sdk_errors():
-        client().batches.cancel(name=name)
+        client, _ = _client()
+        client.cancel_batch_prediction_job(name=name, **_once())
+
+
+def _once():
+    """No retry in the SDK (our retry policy is the only one), and the time limit of an online call."""
+    return {"retry": None, "timeout": settings.LLM_TIMEOUT}
 
 
 def _job(job):
-    state = str(getattr(job.state, "value", job.state or "JOB_STATE_UNSPECIFIED"))
+    state = getattr(job.state, "name", None) or f"JOB_STATE_{job.state}"  # a state newer than this SDK: its number
     error = ""
-    if job.error is not None:
+    if job.error.code or job.error.message:
         error = job.error.message or f"error code {job.error.code}"
-    output_dir = (job.output_info and job.output_info.gcs_output_directory) or ""
-    return Job(name=job.name or "", state=state, error=error, output_dir=output_dir)
+    return Job(name=job.name, state=state, error=error, output_dir=job.output_info.gcs_output_directory)
+
+
+@contextlib.contextmanager
+def sdk_errors():
+    """What the SDK raises, as an LLMError that says whether asking again can help."""
+    try:
+        yield
+    except exceptions.GoogleAPICallError as error:
+        raise _api_error(error) from error
+    except requests.Timeout as error:
+        raise LLMError(f"No answer within {settings.LLM_TIMEOUT:g} s.", retryable=True) from error
+    except (requests.ConnectionError, google.auth.exceptions.TransportError) as error:
+        raise LLMError(f"Could not reach Vertex AI: {error}", retryable=True) from error
+    except google.auth.exceptions.GoogleAuthError as error:
+        raise LLMError(f"Google credentials: {error}", retryable=False) from error
+
+
+def _api_error(error):
+    """Vertex's own words: the status and message of the error body, not the SDK's `POST <url>: …` wrapping."""
+    code = error.code or 0
+    try:
+        body = error.response.json()["error"]
+        status, message = body.get("status", ""), body.get("message") or error.message
+    except (AttributeError, TypeError, ValueError, KeyError):
+        status, message = getattr(error.grpc_status_code, "name", ""), error.message
+    retryable = code in (408, 429) or code >= 500
+    headers = getattr(error.response, "headers", None)
+    return LLMError(f"Error code: {code} {status} - {message}", retryable, retry_after=retry_after(headers))
+
+
+def _client():
+    """(JobServiceClient, "projects/…/locations/…"), built once per process and configuration."""
+    config = (
+        settings.VERTEX_PROJECT or None,
+        settings.VERTEX_LOCATION or "us-central1",
+        settings.VERTEX_BASE_URL or None,
+        settings.VERTEX_ACCESS_TOKEN,
+    )
+    return per_process.instance(("vertex-batch", *config), lambda: _build_client(*config))
+
+
+def _build_client(project, location, base_url, token):
+    # Imported here, not at the top: google.cloud.aiplatform_v1 takes seconds to import on a loaded machine, and
+    # the web process imports this module for its first page; only batch jobs need it.
+    from google.cloud import aiplatform_v1
+
+    if token:
+        credentials = Credentials(token=token)
+    else:
+        credentials, found = google.auth.default(scopes=["https://www.googleapis.com/auth/cloud-platform"])
+        project = project or found
+    if not project:
+        raise LLMError("Vertex AI is not set up: set VERTEX_PROJECT.", retryable=False)
+    # The REST transport keeps an endpoint's http:// or https://, and puts https:// before a bare host name.
+    if base_url:
+        endpoint = base_url.rstrip("/")
+    else:
+        endpoint = "aiplatform.googleapis.com" if location == "global" else f"{location}-aiplatform.googleapis.com"
+    client = aiplatform_v1.JobServiceClient(
+        transport="rest", credentials=credentials, client_options={"api_endpoint": endpoint}
+    )
+    return client, f"projects/{project}/locations/{location}"
