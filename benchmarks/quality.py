@@ -82,17 +82,17 @@ def calls_of(run):
 def optimized(dataset, prompt, parameters, race_from):
     """A run as `optimize` makes it, stepped in the foreground to the end."""
     from datasets.models import Split
-    from optimization import loop, services
+    from optimization import loop, selectors, services
     from optimization.models import Run, RunStatus
 
-    run = services.run_create(dataset=dataset, start_version=services.start_version_of(prompt), enqueue=False,
+    run = services.run_create(dataset=dataset, start_version=selectors.start_version_of(prompt), enqueue=False,
                               race_from=race_from, **parameters)
     while loop.run_next_step(run.pk):
         pass
     run = Run.objects.get(pk=run.pk)
     if run.status != RunStatus.SUCCEEDED:
         sys.exit(f"{dataset.name}: run {run.pk} {run.status}: {run.last_error}")
-    summary = services.run_summary(run)
+    summary = selectors.run_summary(run)
     calls, paid = calls_of(run)
     label = f"loop, racing from {race_from}" if race_from else "loop, no racing"
     words = run.verdict
@@ -136,10 +136,10 @@ def grid(dataset, prompt, parameters):
     """Every grid prompt answers validation through the loop's inference and scoring, under a run of its own (for
     the ledger); the best of them on validation answers test."""
     from datasets.models import Split
-    from optimization import loop, services
+    from optimization import loop, selectors, services
     from optimization.models import PromptVersion, RunStatus
 
-    run = services.run_create(dataset=dataset, start_version=services.start_version_of(prompt), enqueue=False,
+    run = services.run_create(dataset=dataset, start_version=selectors.start_version_of(prompt), enqueue=False,
                               **parameters)
     run.status = RunStatus.RUNNING
     run.save(update_fields=["status"])

@@ -40,7 +40,7 @@ from promptopt.teams import scoped
 from . import reviews, selectors
 from .models import INT32, AuditEntry, Prompt, PromptVersion, Run, RunStatus, VersionStatus
 from .monitoring import count_production_request
-from .services import prompt_create, run_cancel, run_create, start_version_of, version_create
+from .services import prompt_create, run_cancel, run_create, version_create
 
 logger = logging.getLogger("promptopt.api")
 
@@ -410,7 +410,7 @@ class VersionListView(ApiConventions, APIView):
         prompt = _prompt(request, pk)
         data = valid_input(VersionCreateSerializer, request)
         number = data.pop("parent", None)
-        parent = start_version_of(prompt, number) if number is not None else prompt.versions.order_by("-number").first()
+        parent = selectors.start_version_of(prompt, number) if number is not None else prompt.versions.order_by("-number").first()
         version = version_create(parent=parent, by=request.user, **data)
         return Response(VersionSerializer(version).data, status=status.HTTP_201_CREATED)
 
@@ -432,24 +432,11 @@ class VersionDiffView(ApiConventions, APIView):
     )
     def get(self, request, pk):
         prompt = _prompt(request, pk)
-        numbers = {name: int_param(request, name) for name in ("a", "b")}
-        versions = prompt.versions.select_related("prompt", "parent")
-
-        def find(number):
-            version = versions.filter(number=number).first()
-            if version is None:
-                raise Http404(f"Prompt {prompt.name} has no version {number}.")
-            return version
-
-        new = find(numbers["b"]) if numbers["b"] is not None else versions.order_by("-number").first()
+        old, new = selectors.versions_to_compare(prompt, old_number=int_param(request, "a"),
+                                                 new_number=int_param(request, "b"))
         if new is None:
             raise Http404(f"Prompt {prompt.name} has no versions.")
-        if numbers["a"] is not None:
-            old = find(numbers["a"])
-        elif new.parent is not None and new.parent.prompt_id == prompt.pk:
-            old = new.parent
-        else:
-            old = versions.filter(number__lt=new.number).order_by("-number").first() or new
+        old = old or new
         diff = selectors.version_diff(old, new)
         return Response(DiffSerializer({"prompt": prompt.pk, "a": old.number, "b": new.number, "diff": diff}).data)
 
@@ -655,7 +642,7 @@ class RunListView(ApiConventions, APIView):
     def post(self, request):
         data = valid_input(RunCreateSerializer, request)
         prompt = data.pop("prompt")
-        start_version = start_version_of(prompt, data.pop("version", None))
+        start_version = selectors.start_version_of(prompt, data.pop("version", None))
         run = run_create(dataset=data.pop("dataset"), start_version=start_version, created_by=request.user,
                          enqueue=True, **data)
         return Response(RunCreatedSerializer(_run(request, run.pk)).data, status=status.HTTP_202_ACCEPTED)

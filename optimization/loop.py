@@ -65,13 +65,13 @@ def primary_inference(run):
     stop = budget_spent(run)
     if stop:
         return finish_iterating(run, stop)
-    infer(run, current_best(run), Split.VALIDATION)
+    infer(run, run.best_or_start(), Split.VALIDATION)
     return Step.EVALUATION
 
 
 def evaluation(run):
     """2. Score those answers. Reaching the target before optimizing anything is a result too."""
-    best = current_best(run)
+    best = run.best_or_start()
     run.best_score = score(run, evaluation_of(run, best, Split.VALIDATION))
     run.best_version = best
     if run.best_score >= run.target:
@@ -101,7 +101,7 @@ def optimizer(run):
     predicted = {}
     if run.screen_factor > 1:  # proposed screen_factor times too many: keep those the meta-model predicts best
         candidates, predicted = meta_model.shortlist(run, situation.history, candidates, run.candidates_per_iteration)
-    best = current_best(run)
+    best = run.best_or_start()
     with transaction.atomic():
         for candidate in candidates:
             iteration.candidates.add(
@@ -129,7 +129,7 @@ def refined_inference(run):
     stop = budget_spent(run, upcoming_calls=len(candidates) * len(examples))
     if stop:
         return finish_iterating(run, stop)
-    best = scores_by_example(run, evaluation_of(run, current_best(run), Split.VALIDATION))
+    best = scores_by_example(run, evaluation_of(run, run.best_or_start(), Split.VALIDATION))
     racing = [c for c in candidates if not evaluation_of(run, c, Split.VALIDATION).raced_out]
     for size in race_slices(run.race_from, len(examples)):
         for candidate in racing:
@@ -175,7 +175,7 @@ def second_evaluation(run):
 def final_test(run):
     """The start, the best version and the constant-answer baseline on the held-out test split, compared example
     by example. The best becomes a candidate only if the verdict (optimization.verdict) offers it."""
-    start, best = run.start_version, current_best(run)
+    start, best = run.start_version, run.best_or_start()
     infer(run, start, Split.TEST)
     infer(run, best, Split.TEST)
     baseline = baseline_evaluations(run)
@@ -231,10 +231,6 @@ def finish_iterating(run, reason):
 
 # ---------------------------------------------------------------------------------------------------------
 # What the steps share
-
-
-def current_best(run):
-    return run.best_version or run.start_version
 
 
 def this_iteration(run):
@@ -455,7 +451,7 @@ def constant_words(run, version):
 
 def situation_for(run):
     """What the optimizer sees: the current best, every scored prompt so far, failures, and the train split."""
-    best = current_best(run)
+    best = run.best_or_start()
     scored = (
         Evaluation.objects.filter(run=run, split=Split.VALIDATION, score__isnull=False, version__isnull=False)
         .select_related("version")

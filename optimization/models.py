@@ -309,6 +309,10 @@ class Run(models.Model):
     def is_active(self):
         return self.status in self.ACTIVE
 
+    def best_or_start(self):
+        """The version the run stands for: its best so far, or the start while nothing has beaten it."""
+        return self.best_version or self.start_version
+
 
 class Iteration(models.Model):
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="iterations")

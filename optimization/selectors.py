@@ -15,13 +15,13 @@ from django.db import connection
 from django.db.models import Count, F, Max, OuterRef, Subquery
 from django.http import Http404
 
+from datasets.models import Split
 from optimization.rollouts.models import Canary, in_canary
 from promptopt.errors import PromptOptError
 from promptopt.models import ApiToken, Membership, Team
 
 from .llm import usage_for
-from .models import AuditEntry, Prediction, Prompt, PromptVersion, VersionStatus
-from .services import run_summary
+from .models import AuditEntry, Evaluation, Prediction, Prompt, PromptVersion, RunStatus, VersionStatus
 
 PRODUCTION = VersionStatus.PRODUCTION
 
@@ -35,14 +35,36 @@ def prompts_with_counts(prompts):
     )
 
 
+def demonstrations_text(version):
+    return json.dumps(version.demonstrations, indent=2, ensure_ascii=False) if version.demonstrations else ""
+
+
 def version_text(version):
     """A version as one document, the way a reviewer reads it: what changes between two versions is in here."""
-    demonstrations = json.dumps(version.demonstrations, indent=2, ensure_ascii=False) if version.demonstrations else ""
+    demonstrations = demonstrations_text(version)
     return (
         f"## system_prompt\n{version.system_prompt}\n"
         f"## output_instruction\n{version.output_instruction}\n"
         f"## demonstrations\n{demonstrations}\n"
     )
+
+
+def versions_to_compare(prompt, *, old_number=None, new_number=None):
+    """The two versions a diff compares, (old, new): the numbers asked for; by default the latest as the new one,
+    and as the old one what the new one was written from (else the version before it). `old` is None when the new
+    one has nothing before it; both are None for a prompt without versions. Http404 for a number it lacks."""
+    versions = {version.number: version for version in prompt.versions.select_related("prompt", "parent")}
+    for number in (new_number, old_number):
+        if number is not None and number not in versions:
+            raise Http404(f"Prompt {prompt.name} has no version {number}.")
+    new = versions[new_number] if new_number is not None else versions.get(max(versions, default=None))
+    if old_number is not None:
+        return versions[old_number], new
+    if new is None:
+        return None, None
+    if new.parent is not None and new.parent.prompt_id == prompt.pk:
+        return versions[new.parent.number], new
+    return versions.get(max((number for number in versions if number < new.number), default=None)), new
 
 
 def version_diff(old, new):
@@ -54,13 +76,101 @@ def version_diff(old, new):
     return "\n".join(lines)
 
 
+def start_version_of(prompt, number=None):
+    """The version a run starts from: the one asked for, else production, else the latest a person wrote."""
+    versions = prompt.versions.all()
+    if number is not None:
+        version = versions.filter(number=number).first()
+        if version is None:
+            raise PromptOptError(f"Prompt {prompt} has no version {number}.")
+        return version
+    return (
+        versions.filter(status=VersionStatus.PRODUCTION).first()
+        or versions.filter(created_by_run__isnull=True).order_by("-number").first()
+        or versions.order_by("-number").first()
+    )
+
+
+def run_summary(run):
+    """The run's result as one JSON-ready dict (the CLI prints it; the API returns the same shape)."""
+    evaluations = list(Evaluation.objects.filter(run=run))
+
+    def of(version, field):
+        if version is None:
+            return {}
+        return {e.split: getattr(e, field) for e in evaluations if e.version_id == version.pk}
+
+    usage = usage_for(run)
+    best = run.best_or_start() if run.best_version_id or run.status == RunStatus.SUCCEEDED else None
+    return {
+        "run_id": run.pk,
+        "status": run.status,
+        "stop_reason": run.stop_reason,
+        "error": run.last_error,
+        "start": of(run.start_version, "score"),
+        "best": of(best, "score"),
+        "test_delta": run.test_delta,
+        "ci_low": run.ci_low,
+        "ci_high": run.ci_high,
+        "p_value": run.p_value,
+        "baseline": baseline_summary(run, [e for e in evaluations if e.is_baseline]),
+        "constant_answer": {"start": of(run.start_version, "constant_answer"), "best": of(best, "constant_answer")},
+        "verdict": run.verdict,
+        "offered_for_review": bool(run.verdict) and best != run.start_version and not best.held_back,
+        "overfitting_gap": overfitting_gap(of(best, "score")),
+        "calls_saved": run.calls_saved,
+        "iterations": run.iterations.count(),
+        "llm_calls": usage["llm_calls"],
+        "tokens": usage["tokens"],
+        "cache_hits": usage["cache_hits"],
+        "best_version_id": best.pk if best else None,
+    }
+
+
+def overfitting_gap(scores):
+    """The best version's validation score, where it was chosen among others, minus its test score: how much of
+    its score the choosing itself may have found."""
+    if scores.get(Split.VALIDATION) is None or scores.get(Split.TEST) is None:
+        return None
+    return scores[Split.VALIDATION] - scores[Split.TEST]
+
+
+def baseline_summary(run, evaluations):
+    """The constant answer chosen on train, its scores, and the best version − it on test; None before the end."""
+    if not evaluations:
+        return None
+    scores = {e.split: e.score for e in evaluations}
+    return {
+        "answer": evaluations[0].baseline_answer,
+        "validation": scores.get(Split.VALIDATION),
+        "test": scores.get(Split.TEST),
+        "test_delta": run.baseline_delta,
+        "ci_low": run.baseline_ci_low,
+        "ci_high": run.baseline_ci_high,
+        "p_value": run.baseline_p_value,
+    }
+
+
+def run_evaluations(run, *, scored_only=False):
+    """The run's evaluations with their number of examples, version by version (the baseline last), split by
+    split; `scored_only`: those whose every example is scored."""
+    evaluations = run.evaluations.all()
+    if scored_only:
+        evaluations = evaluations.filter(score__isnull=False)
+    return (evaluations.select_related("version", "iteration").annotate(examples=Count("predictions"))
+            .order_by(F("version__number").asc(nulls_last=True), "split"))
+
+
+def run_headline_evaluation(run):
+    """The evaluation a person looks at first: the best version's (or the start's) on test, else the last one."""
+    evaluations = run_evaluations(run)
+    return evaluations.filter(version=run.best_or_start(), split=Split.TEST).first() or evaluations.last()
+
+
 def run_detail(run):
     """What the run page shows: the summary the CLI prints, usage, each iteration with its candidates' scores,
     and every evaluation of the run."""
-    evaluations = list(
-        run.evaluations.select_related("version", "iteration").annotate(examples=Count("predictions"))
-        .order_by(F("version__number").asc(nulls_last=True), "split")
-    )
+    evaluations = list(run_evaluations(run))
     validation = {e.version_id: e.score for e in evaluations if e.split == "validation" and not e.is_baseline}
     iterations = []
     for iteration in run.iterations.prefetch_related("candidates").order_by("number"):
@@ -99,9 +209,14 @@ def run_results(run, version, *, split=None, failures_only=False):
     predictions = Prediction.objects.filter(evaluation__run=run, evaluation__version=version)
     if split:
         predictions = predictions.filter(evaluation__split=split)
+    return answers(predictions, failures_only=failures_only).order_by("evaluation__split", "example__position")
+
+
+def answers(predictions, *, failures_only=False):
+    """Predictions with their examples; `failures_only`: those scored below 1."""
     if failures_only:
         predictions = predictions.filter(score__lt=1)
-    return predictions.select_related("example", "evaluation").order_by("evaluation__split", "example__position")
+    return predictions.select_related("example", "evaluation")
 
 
 def audit_log(entries, *, prompt=None, version_number=None):

@@ -11,8 +11,7 @@ from promptopt.models import Role
 from promptopt.teams import require_role
 
 from . import metrics
-from .llm import usage_for
-from .models import INT32, Evaluation, Prompt, PromptVersion, Run, RunStatus, VersionStatus
+from .models import INT32, Prompt, PromptVersion, Run, RunStatus
 from .prompting import prompt_file
 
 # Calls the optimizer model makes per iteration, by strategy (operators make none). Asking for more candidates, as
@@ -66,21 +65,6 @@ def version_create(*, parent, by, system_prompt=None, output_instruction=None, d
     if all(value == getattr(parent, field) for field, value in texts.items()):
         raise PromptOptError(f"Nothing changed from v{parent.number}; change the text first.")
     return PromptVersion.objects.create(prompt=parent.prompt, parent=parent, created_by=by, note=note, **texts)
-
-
-def start_version_of(prompt, number=None):
-    """The version a run starts from: the one asked for, else production, else the latest a person wrote."""
-    versions = prompt.versions.all()
-    if number is not None:
-        version = versions.filter(number=number).first()
-        if version is None:
-            raise PromptOptError(f"Prompt {prompt} has no version {number}.")
-        return version
-    return (
-        versions.filter(status=VersionStatus.PRODUCTION).first()
-        or versions.filter(created_by_run__isnull=True).order_by("-number").first()
-        or versions.order_by("-number").first()
-    )
 
 
 def run_parameters(**params):
@@ -174,63 +158,3 @@ def run_cancel(*, run, by=None):
     )
     run.refresh_from_db()
     return run
-
-
-def run_summary(run):
-    """The run's result as one JSON-ready dict (the CLI prints it; the API returns the same shape)."""
-    evaluations = list(Evaluation.objects.filter(run=run))
-
-    def of(version, field):
-        if version is None:
-            return {}
-        return {e.split: getattr(e, field) for e in evaluations if e.version_id == version.pk}
-
-    usage = usage_for(run)
-    best = run.best_version or (run.start_version if run.status == RunStatus.SUCCEEDED else None)
-    return {
-        "run_id": run.pk,
-        "status": run.status,
-        "stop_reason": run.stop_reason,
-        "error": run.last_error,
-        "start": of(run.start_version, "score"),
-        "best": of(best, "score"),
-        "test_delta": run.test_delta,
-        "ci_low": run.ci_low,
-        "ci_high": run.ci_high,
-        "p_value": run.p_value,
-        "baseline": baseline_summary(run, [e for e in evaluations if e.is_baseline]),
-        "constant_answer": {"start": of(run.start_version, "constant_answer"), "best": of(best, "constant_answer")},
-        "verdict": run.verdict,
-        "offered_for_review": bool(run.verdict) and best != run.start_version and not best.held_back,
-        "overfitting_gap": overfitting_gap(of(best, "score")),
-        "calls_saved": run.calls_saved,
-        "iterations": run.iterations.count(),
-        "llm_calls": usage["llm_calls"],
-        "tokens": usage["tokens"],
-        "cache_hits": usage["cache_hits"],
-        "best_version_id": best.pk if best else None,
-    }
-
-
-def overfitting_gap(scores):
-    """The best version's validation score, where it was chosen among others, minus its test score: how much of
-    its score the choosing itself may have found."""
-    if scores.get(Split.VALIDATION) is None or scores.get(Split.TEST) is None:
-        return None
-    return scores[Split.VALIDATION] - scores[Split.TEST]
-
-
-def baseline_summary(run, evaluations):
-    """The constant answer chosen on train, its scores, and the best version − it on test; None before the end."""
-    if not evaluations:
-        return None
-    scores = {e.split: e.score for e in evaluations}
-    return {
-        "answer": evaluations[0].baseline_answer,
-        "validation": scores.get(Split.VALIDATION),
-        "test": scores.get(Split.TEST),
-        "test_delta": run.baseline_delta,
-        "ci_low": run.baseline_ci_low,
-        "ci_high": run.baseline_ci_high,
-        "p_value": run.baseline_p_value,
-    }

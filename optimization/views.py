@@ -34,8 +34,16 @@ from .models import (
     Step,
     VersionStatus,
 )
-from .services import (
+from .selectors import (
+    answers,
+    demonstrations_text,
     overfitting_gap,
+    prompts_with_counts,
+    run_evaluations,
+    run_headline_evaluation,
+    versions_to_compare,
+)
+from .services import (
     prompt_create,
     require_role,
     run_cancel,
@@ -47,7 +55,6 @@ from .statistics import Comparison
 from .verdict import GAIN, p_words, significant
 
 SCORED_SPLITS = (Split.VALIDATION, Split.TEST)
-BASELINE_LAST = F("version__number").asc(nulls_last=True)  # the constant-answer baseline has no version
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -56,17 +63,8 @@ BASELINE_LAST = F("version__number").asc(nulls_last=True)  # the constant-answer
 
 @member_view
 def prompt_list(request):
-    production = PromptVersion.objects.filter(prompt=OuterRef("pk"), status=VersionStatus.PRODUCTION)
-    prompts = (
-        scoped(Prompt.objects, request.user)
-        .select_related("team")
-        .annotate(
-            version_count=Count("versions"),
-            latest=Max("versions__number"),
-            production=Subquery(production.values("number")[:1]),
-        )
-        .order_by("name", "team__name")
-    )
+    prompts = prompts_with_counts(scoped(Prompt.objects, request.user)).select_related("team").order_by("name",
+                                                                                                          "team__name")
     can_create = any(may(request.user, team, Role.EDITOR) for team in teams_of(request.user))
     return render(request, "optimization/prompt_list.html", {"page": page_of(request, prompts),
                                                                "can_create": can_create})
@@ -288,30 +286,17 @@ def _number(value):
         raise Http404("A version number is a whole number.") from None
 
 
-def _demonstrations_text(version):
-    return json.dumps(version.demonstrations, indent=2, ensure_ascii=False) if version.demonstrations else ""
-
-
 @member_view
 def version_diff(request, pk):
     prompt = scoped_or_404(Prompt.objects.select_related("team"), request.user, pk=pk)
     versions = list(prompt.versions.select_related("parent").order_by("-number"))
-    by_number = {version.number: version for version in versions}
-    new_number, old_number = _number(request.GET.get("b")), _number(request.GET.get("a"))
-    if (new_number is not None and new_number not in by_number) or (
-        old_number is not None and old_number not in by_number
-    ):
-        raise Http404("No such version of this prompt.")
-    new = by_number.get(new_number) or (versions[0] if versions else None)
-    old = by_number.get(old_number)
-    if old is None and new is not None:  # by default, what the newer version was written from
-        old = by_number.get(new.parent.number) if new.parent and new.parent.prompt_id == prompt.pk else None
-        old = old or next((v for v in versions if v.number < new.number), None)
+    old, new = versions_to_compare(prompt, old_number=_number(request.GET.get("a")),
+                                   new_number=_number(request.GET.get("b")))
     parts = []
     if old is not None and new is not None:
         for label, key in (("System prompt", "system_prompt"), ("Output instruction", "output_instruction")):
             parts.append((label, text_diff(getattr(old, key), getattr(new, key))))
-        parts.append(("Demonstrations", text_diff(_demonstrations_text(old), _demonstrations_text(new))))
+        parts.append(("Demonstrations", text_diff(demonstrations_text(old), demonstrations_text(new))))
     context = {"prompt": prompt, "versions": versions, "old": old, "new": new, "parts": parts}
     return render(request, "optimization/version_diff.html", context)
 
@@ -418,8 +403,7 @@ def live_context(request, run):
         "usage": usage,
         "chart": score_chart(run),
         "comparison": comparison_of(run),
-        "evaluations": run.evaluations.filter(score__isnull=False).select_related("version")
-        .annotate(examples=Count("predictions")).order_by(BASELINE_LAST, "split"),
+        "evaluations": run_evaluations(run, scored_only=True),
         "can_cancel": run.is_active and not run.cancel_requested and may(request.user, run.team, Role.EDITOR),
     }
 
@@ -461,7 +445,7 @@ def comparison_of(run):
     and the run's verdict in words."""
     if run.test_delta is None:
         return None
-    best = run.best_version or run.start_version
+    best = run.best_or_start()
     evaluations = {
         (e.version_id, e.split): e
         for e in Evaluation.objects.filter(run=run).filter(Q(version__in=[best, run.start_version]) |
@@ -566,7 +550,7 @@ def score_chart(run, width=640, height=220):
 def run_results(request, pk):
     """Per-example results of one version on one split in the run, with a filter for the failures."""
     run = _run_or_404(request.user, pk)
-    evaluations = run.evaluations.select_related("version").order_by(BASELINE_LAST, "split")
+    evaluations = run_evaluations(run)
     chosen = request.GET.get("evaluation", "")
     if chosen:
         if not chosen.isdigit():
@@ -575,12 +559,9 @@ def run_results(request, pk):
         if evaluation is None:
             raise Http404("No such evaluation in this run.")
     else:
-        best = run.best_version or run.start_version
-        evaluation = evaluations.filter(version=best, split=Split.TEST).first() or evaluations.last()
+        evaluation = run_headline_evaluation(run)
     failures = request.GET.get("failures") == "1"
-    predictions = evaluation.predictions.select_related("example") if evaluation else Prediction.objects.none()
-    if evaluation and failures:
-        predictions = predictions.filter(score__lt=1)
+    predictions = answers(evaluation.predictions, failures_only=failures) if evaluation else Prediction.objects.none()
     context = {
         "run": run,
         "evaluations": evaluations,

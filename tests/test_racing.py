@@ -95,7 +95,7 @@ def test_the_slices_double_until_every_example(dataset):
 def test_the_summary_page_and_cli_show_the_calls_saved_and_the_overfitting_gauge(raced, editor):
     from django.test import Client
 
-    from optimization.services import run_summary
+    from optimization.selectors import run_summary
     from tests.test_loop import run_to_the_end
 
     run = run_to_the_end(raced(Candidate("Judge.", "{input}", (), "rambles"),

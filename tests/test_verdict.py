@@ -12,7 +12,7 @@ from datasets.models import Split
 from optimization import loop
 from optimization.models import AuditEntry, Evaluation, LLMCall, PromptVersion, VersionStatus
 from optimization.reviews import review_approve, review_request
-from optimization.services import run_summary
+from optimization.selectors import run_summary
 from optimization.statistics import Comparison
 from optimization.verdict import Side, judge
 from promptopt.errors import PromptOptError

@@ -11,7 +11,7 @@ from datasets.models import Dataset
 from promptopt.errors import PromptOptError
 from promptopt.models import Team
 
-from ... import loop, services
+from ... import loop, selectors, services
 from ...models import Prompt, Run, RunStatus
 from ...statistics import Comparison
 from ...verdict import GAIN, significant
@@ -101,7 +101,7 @@ class Command(BaseCommand):
             )
             run = services.run_create(
                 dataset=dataset,
-                start_version=services.start_version_of(prompt, options["start_version"]),
+                start_version=selectors.start_version_of(prompt, options["start_version"]),
                 enqueue=False,
                 **parameters_of(options),
             )
@@ -110,7 +110,7 @@ class Command(BaseCommand):
         self.stderr.write(f"Run {run.pk}: {prompt.name} on {dataset.name}, at most {run.estimated_calls} LLM calls.")
         self._run_in_foreground(run)
         run.refresh_from_db()
-        result = services.run_summary(run)
+        result = selectors.run_summary(run)
         if options["json"]:
             self.stdout.write(json.dumps(result))
         else:
