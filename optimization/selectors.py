@@ -1,27 +1,21 @@
-"""Reads: prompts and their versions, what a run measured, the audit log, and the production prompt.
+"""Reads that the pages, the API and the CLI share: prompts and their versions, the version a run starts from,
+what a run measured, the audit log. The production prompt, read on the applications' hot path, is in
+optimization/api/production.py.
 
 Callers scope by team first (`teams` is the queryset of the caller's teams); these only shape the reads.
 """
 
 import difflib
-import functools
-import hashlib
 import json
-from dataclasses import dataclass
 
-from django.contrib.auth import get_user_model
-from django.core.cache import cache
-from django.db import connection
 from django.db.models import Count, F, Max, OuterRef, Subquery
 from django.http import Http404
 
 from datasets.models import Split
-from optimization.rollouts.models import Canary, in_canary
 from promptopt.errors import PromptOptError
-from promptopt.models import ApiToken, Membership, Team
 
 from .llm import usage_for
-from .models import AuditEntry, Evaluation, Prediction, Prompt, PromptVersion, RunStatus, VersionStatus
+from .models import Evaluation, Prediction, PromptVersion, RunStatus, VersionStatus
 
 PRODUCTION = VersionStatus.PRODUCTION
 
@@ -225,178 +219,3 @@ def audit_log(entries, *, prompt=None, version_number=None):
     if version_number is not None:
         entries = entries.filter(version__number=version_number)
     return entries.select_related("actor", "version__prompt")
-
-
-# ---------------------------------------------------------------------------------------------------------
-# The production prompt: what applications read, on their hot path.
-#
-# Every request asks the database one question that it must ask anyway, "which of the caller's teams is meant,
-# and may they read it?", and the same query also answers "which version is in production, since when?". The
-# cache key is made of those answers, so a promotion or a rollback changes the key by itself: no process can
-# serve the version it replaced, nothing needs to be invalidated, and the cache holds only what is costly to
-# redo (the version's text, read and rendered as JSON, and its ETag).
-
-PRODUCTION_CACHE_SECONDS = 24 * 3600
-
-
-@dataclass(frozen=True)
-class Production:
-    etag: str  # strong: a hash of the body, which holds the version's id, content and promotion time
-    body: bytes  # the JSON document, as sent
-
-
-@functools.cache
-def _production_sql(caller, one_team):
-    """In SQL, because this runs on every request: the ORM took 2.3 ms to build the same query from subqueries;
-    this takes 0.03 ms to run. `status` is written into the SQL rather than bound, so that SQLite plans once for
-    the partial index of production versions (bound, each run cost 0.08 ms).
-
-    `caller` says whose teams, as `teams_of` decides them: "member" (a user id: the user's teams), "superuser"
-    (every team) or "token" (`ApiToken.live_params` of an API key: the teams of the live token's active owner,
-    who is not a superuser; a superuser's token finds nothing here and takes the long way)."""
-    User = get_user_model()
-    table = {model: connection.ops.quote_name(model._meta.db_table)
-             for model in (Team, Membership, Prompt, PromptVersion, AuditEntry, ApiToken, User, Canary)}
-    user_id, is_superuser = (connection.ops.quote_name(User._meta.get_field(name).column)
-                             for name in (User._meta.pk.name, "is_superuser"))
-    production = f"'{PRODUCTION.value}'"
-    teams = {
-        "superuser": f"{table[Team]} t",
-        "member": f"{table[Membership]} m JOIN {table[Team]} t ON t.id = m.team_id AND m.user_id = %s",
-        "token": f"{table[ApiToken]} k JOIN {table[User]} u ON u.{user_id} = k.user_id"
-                 f" AND {ApiToken.live_sql('k', 'u')} AND NOT u.{is_superuser}"
-                 f" JOIN {table[Membership]} m ON m.user_id = u.{user_id} JOIN {table[Team]} t ON t.id = m.team_id",
-    }
-    return (
-        f"SELECT t.id, t.name, p.id, v.id, v.created_at,"
-        f" (SELECT MAX(a.created_at) FROM {table[AuditEntry]} a WHERE a.version_id = v.id"
-        f" AND a.to_status = {production}), {'k.id, k.scope' if caller == 'token' else 'NULL, NULL'},"
-        f" c.id, c.version_id, c.share, c.salt"
-        f" FROM {teams[caller]}"
-        f" LEFT JOIN {table[Prompt]} p ON p.team_id = t.id AND p.name = %s"
-        f" LEFT JOIN {table[PromptVersion]} v ON v.prompt_id = p.id AND v.status = {production}"
-        # A canary is served only beside the production version it started beside (one active per prompt).
-        f" LEFT JOIN {table[Canary]} c ON c.prompt_id = p.id AND c.status = '{Canary.Status.ACTIVE.value}'"
-        f" AND c.baseline_id = v.id"
-        + (" WHERE t.id = %s" if one_team else "")
-        + " ORDER BY t.id LIMIT 2"
-    )
-
-
-def _production_rows(caller, who, name, team_id):
-    """`who`: the parameters that say whose teams (none, a user's id, or `ApiToken.live_params`)."""
-    params = [*who, name] + ([] if team_id is None else [team_id])
-    with connection.cursor() as cursor:
-        cursor.execute(_production_sql(caller, team_id is not None), params)
-        columns = ("team_id", "team_name", "prompt_id", "version_id", "version_created_at", "promoted_at",
-                   "token_id", "token_scope", "canary_id", "canary_version_id", "canary_share", "canary_salt")
-        return [dict(zip(columns, row)) for row in cursor.fetchall()]
-
-
-def production_rows(*, user, name, team_id=None):
-    """At most two of `user`'s teams (only `team_id` if given), each with the prompt called `name`, its
-    production version and when that was last promoted (None where there is none)."""
-    if user.is_superuser:
-        return _production_rows("superuser", [], name, team_id)
-    return _production_rows("member", [user.pk], name, team_id)
-
-
-def production_rows_for_key(*, key_hash, name, team_id=None):
-    """`production_rows` of the owner of the live API token with this hash, each row with the token's id and
-    scope; no rows for a revoked, expired or unknown token, an inactive owner or a superuser. One query
-    authenticates and finds."""
-    return _production_rows("token", ApiToken.live_params(key_hash), name, team_id)
-
-
-def production_cache_key(row, name):
-    """Changes whenever what the endpoint returns may change: another version, another promotion of the same
-    version (a rollback), a renamed prompt, a canary started or stopped. Ids and times (and a canary's random
-    salt) together survive a database that reuses ids."""
-    facts = "|".join(str(row[key]) for key in ("team_id", "prompt_id", "version_id", "version_created_at",
-                                                "promoted_at", "canary_id", "canary_share", "canary_salt"))
-    return "production:" + hashlib.sha256(f"{facts}|{name}".encode()).hexdigest()
-
-
-def production_prompt(*, user, name, team_id=None, subject=None):
-    """The production version of the prompt called `name`, in `user`'s one team (or in team `team_id`).
-
-    Raises Http404 when there is no such team, prompt or production version, and PromptOptError when the user
-    is in several teams and none was named."""
-    rows = production_rows(user=user, name=name, team_id=team_id)
-    if not rows:
-        raise Http404(f"No team {team_id} in your teams." if team_id is not None else "You belong to no team.")
-    if len(rows) > 1:
-        raise PromptOptError(
-            "You belong to several teams: say which with ?team=ID (GET /api/v1/teams/ lists your teams)."
-        )
-    row = rows[0]
-    if row["prompt_id"] is None:
-        raise Http404(f"Team {row['team_name']} has no prompt named {name!r}.")
-    if row["version_id"] is None:
-        raise Http404(
-            f"Prompt {name!r} of team {row['team_name']} has no production version yet: promote an approved version."
-        )
-    return production_document(row, name, subject)
-
-
-def production_document(row, name, subject=None):
-    """The production document of a row of `production_rows` that has a production version; for a `subject`
-    (a user or session id) the canary's version instead, if a canary runs and gives it to that subject."""
-    if subject is not None and row["canary_id"] is not None and in_canary(row["canary_salt"], subject,
-                                                                           row["canary_share"]):
-        facts = f"{row['canary_id']}|{row['canary_salt']}|{row['canary_version_id']}|{name}"  # the salt: random
-        return _document("canary:" + hashlib.sha256(facts.encode()).hexdigest(),
-                         lambda: _render_production(row["canary_version_id"]))
-    if row["canary_id"] is None:
-        return _document(production_cache_key(row, name), lambda: _render_production(row["version_id"]))
-    return _document(production_cache_key(row, name), lambda: _render_production(row["version_id"], canary=row))
-
-
-def _document(key, render):
-    production = _recent.get(key)
-    if production is None:
-        production = cache.get(key)
-        if production is None:
-            production = render()
-            cache.set(key, production, PRODUCTION_CACHE_SECONDS)
-        if len(_recent) >= 1000:
-            _recent.clear()
-        _recent[key] = production
-    return production
-
-
-# This process's copy of what it last read from Django's cache. A key never changes meaning (it is made of what
-# the document says), so the copy cannot be stale; it saves reading and unpickling a file on every request.
-_recent = {}
-
-
-def _timestamp(value):
-    return value.isoformat().replace("+00:00", "Z") if value else None
-
-
-def _render_production(version_id, canary=None):
-    """The document; with `canary` (a row with a canary), the canary's version and the rule that assigns it, so
-    that a client can give each subject its version without asking again (promptopt_client does)."""
-    version = PromptVersion.objects.select_related("prompt").get(pk=version_id)
-    promoted_at = version.audit_entries.filter(to_status=PRODUCTION).aggregate(at=Max("created_at"))["at"]
-    document = {
-        "prompt": version.prompt.name,
-        "prompt_id": version.prompt_id,
-        "team": version.prompt.team_id,
-        "version": version.number,
-        "version_id": version.pk,
-        "system_prompt": version.system_prompt,
-        "output_instruction": version.output_instruction,
-        "demonstrations": version.demonstrations,
-        "created_at": _timestamp(version.created_at),
-        "promoted_at": _timestamp(promoted_at),
-    }
-    if canary is not None:
-        other = PromptVersion.objects.get(pk=canary["canary_version_id"])
-        document["canary"] = {
-            "id": canary["canary_id"], "share": canary["canary_share"], "salt": canary["canary_salt"],
-            "version": other.number, "version_id": other.pk, "system_prompt": other.system_prompt,
-            "output_instruction": other.output_instruction, "demonstrations": other.demonstrations,
-        }
-    body = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
-    return Production(etag=f'"{hashlib.sha256(body).hexdigest()[:32]}"', body=body)

@@ -15,8 +15,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from datasets import api as datasets
-from optimization import api as optimization
-from optimization import api_exchange as exchange
+from optimization.api import exchange, production
+from optimization.api import views as optimization
 from optimization.rollouts import api as rollouts
 
 from .api_auth import ApiConventions, documented, valid_input
@@ -124,7 +124,7 @@ class TokenDetailView(ApiConventions, APIView):
 
 v1 = [
     # First: what applications call on their hot path. Only it ends in production/, so no other route is shadowed.
-    path("prompts/<path:name>/production/", optimization.ProductionPromptView.as_view(), name="production-prompt"),
+    path("prompts/<path:name>/production/", production.ProductionPromptView.as_view(), name="production-prompt"),
     path("teams/", TeamListView.as_view(), name="teams"),
     path("tokens/", TokenListView.as_view(), name="tokens"),
     path("tokens/<int:pk>/", TokenDetailView.as_view(), name="token"),

@@ -150,17 +150,17 @@ def test_a_revoked_token_that_also_expired_is_called_revoked(world, editor):
 
 
 def test_the_quick_path_finds_no_expired_token(db):
-    from optimization import selectors
+    from optimization.api import production
 
     token, key = ApiToken.issue(user=_someone(), name="app", expires_at=timezone.now() + timedelta(minutes=1))
-    assert selectors.production_rows_for_key(key_hash=ApiToken.hash(key), name="x") == []  # no team: no row
+    assert production.production_rows_for_key(key_hash=ApiToken.hash(key), name="x") == []  # no team: no row
     from promptopt.models import Membership, Team
 
     Membership.objects.create(team=Team.objects.create(name="T"), user=token.user)
-    rows = selectors.production_rows_for_key(key_hash=ApiToken.hash(key), name="x")
+    rows = production.production_rows_for_key(key_hash=ApiToken.hash(key), name="x")
     assert [(row["token_id"], row["token_scope"]) for row in rows] == [(token.pk, SERVE)]
     ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - timedelta(microseconds=1))
-    assert selectors.production_rows_for_key(key_hash=ApiToken.hash(key), name="x") == []
+    assert production.production_rows_for_key(key_hash=ApiToken.hash(key), name="x") == []
 
 
 def _someone():
