@@ -182,7 +182,7 @@ def measure(args):
     from datasets.services import dataset_import
     from optimization.models import Run
     from optimization.services import prompt_create
-    from promptopt.models import Team
+    from promptopt.teams.models import Team
 
     parameters = {"primary_provider": args.provider, "optimizer_provider": args.provider, "seed": args.seed}
     if args.examples_per_split is not None:

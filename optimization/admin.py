@@ -3,9 +3,9 @@ from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 from django.utils.html import format_html
 
-from promptopt.admin import TeamScopedAdmin
+from promptopt.teams.admin import TeamScopedAdmin
 from promptopt.errors import NotAllowed, PromptOptError
-from promptopt.models import Role
+from promptopt.teams.models import Role
 
 from . import reviews
 from .models import (

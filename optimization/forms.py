@@ -7,7 +7,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 
 from datasets.models import Dataset
 from promptopt.errors import PromptOptError
-from promptopt.teams import ScopedChoiceField, scoped, teams_of
+from promptopt.teams.access import ScopedChoiceField, scoped, teams_of
 
 from . import metrics
 from .models import Prompt, Run

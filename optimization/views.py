@@ -16,9 +16,9 @@ from django.views.decorators.http import require_POST
 from datasets.models import Split
 from optimization.rollouts.views import canary_card
 from promptopt.errors import NotAllowed, PromptOptError
-from promptopt.models import Role
-from promptopt.teams import may, scoped, scoped_or_404, teams_of
-from promptopt.views import is_htmx, member_view, page_of, render_page
+from promptopt.teams.models import Role
+from promptopt.teams.access import may, scoped, scoped_or_404, teams_of
+from promptopt.pages import is_htmx, member_view, page_of, render_page
 
 from . import reviews
 from .forms import PromptForm, RunForm, VersionForm

@@ -176,7 +176,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_q",
     "axes",
-    "promptopt",
+    "promptopt.teams",
     "datasets",
     "optimization",
     "optimization.webhooks",
@@ -284,21 +284,21 @@ FILE_UPLOAD_HANDLERS = [
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "promptopt.api_auth.TokenAuthentication",
+        "promptopt.api.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated", "promptopt.api_auth.TokenScope"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated", "promptopt.api.authentication.TokenScope"],
     "DEFAULT_PARSER_CLASSES": [
-        "promptopt.api_parsers.JSONParser",
+        "promptopt.api.parsers.JSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_THROTTLE_CLASSES": ["promptopt.api_auth.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["promptopt.api.throttling.TokenRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"token": _rate("API_TOKEN_RATE", "6000/min")},
-    "EXCEPTION_HANDLER": "promptopt.api_auth.exception_handler",
+    "EXCEPTION_HANDLER": "promptopt.api.errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "PromptOpt API",

@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 from optimization.api import production
 from optimization.models import Prompt
 from optimization.reviews import review_approve, review_request, version_promote, version_rollback
-from promptopt.models import Membership, Role
+from promptopt.teams.models import Membership, Role
 from tests.support.api import API_URLS, error_of, isolate, new_version, session_client, ship, token_client
 from tests.support.people import member
 
@@ -199,7 +199,7 @@ def test_a_token_and_a_session_get_the_same_answer(first, editor):
 
 
 def test_a_token_revoked_or_of_someone_deactivated_is_refused(first, editor):
-    from promptopt.models import ApiToken
+    from promptopt.teams.models import ApiToken
 
     client = token_client(editor)
     assert client.get(URL).status_code == 200
@@ -237,7 +237,7 @@ def test_the_rate_limit_counts_a_tokens_gets(first, editor, settings):
 
 
 def test_a_tokens_gets_mark_it_used(first, editor):
-    from promptopt.models import ApiToken
+    from promptopt.teams.models import ApiToken
 
     token_client(editor).get(URL)
     assert ApiToken.objects.get().last_used_at is not None
@@ -253,7 +253,8 @@ def test_odd_queries_get_the_same_answers_as_before(first, editor, query):
 def test_a_database_or_cache_failure_is_a_json_500_not_a_page(first, editor, monkeypatch, settings, failing):
     from django.db import OperationalError
 
-    from promptopt.api_auth import TokenAuthentication, TokenRateThrottle
+    from promptopt.api.authentication import TokenAuthentication
+    from promptopt.api.throttling import TokenRateThrottle
 
     def down(*args, **kwargs):
         raise OperationalError("the database is down")

@@ -12,8 +12,8 @@ from django.urls import URLPattern
 from django.utils import timezone
 
 from promptopt import api_urls
-from promptopt.api_auth import TokenScope
-from promptopt.models import ApiToken
+from promptopt.api.authentication import TokenScope
+from promptopt.teams.models import ApiToken
 from tests import test_api
 from tests.support.api import API_URLS, error_of, isolate, session_client, token_client
 from tests.test_api import READS, WRITES, body_of, call, filled, snapshot
@@ -154,7 +154,7 @@ def test_the_quick_path_finds_no_expired_token(db):
 
     token, key = ApiToken.issue(user=_someone(), name="app", expires_at=timezone.now() + timedelta(minutes=1))
     assert production.production_rows_for_key(key_hash=ApiToken.hash(key), name="x") == []  # no team: no row
-    from promptopt.models import Membership, Team
+    from promptopt.teams.models import Membership, Team
 
     Membership.objects.create(team=Team.objects.create(name="T"), user=token.user)
     rows = production.production_rows_for_key(key_hash=ApiToken.hash(key), name="x")

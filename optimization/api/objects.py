@@ -1,6 +1,6 @@
 """The API's objects by their ids in a URL, within the caller's teams: another team's is a 404, like a missing one."""
 
-from promptopt.api_auth import get_scoped
+from promptopt.api.scoping import get_scoped
 
 from .. import selectors
 from ..models import Prompt, PromptVersion, Run

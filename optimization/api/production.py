@@ -26,9 +26,13 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
-from promptopt.api_auth import ApiConventions, TokenAuthentication, TokenRateThrottle, TokenScope, documented, int_param
+from promptopt.api.conventions import ApiConventions
+from promptopt.api.authentication import TokenAuthentication, TokenScope
+from promptopt.api.throttling import TokenRateThrottle
+from promptopt.api.errors import documented
+from promptopt.api.parameters import int_param
 from promptopt.errors import PromptOptError
-from promptopt.models import ApiToken, Membership, Team
+from promptopt.teams.models import ApiToken, Membership, Team
 
 from ..models import AuditEntry, Prompt, PromptVersion, VersionStatus
 from ..monitoring import count_production_request

@@ -6,7 +6,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from datasets.models import Dataset
-from promptopt.api_auth import ScopedField, TeamField
+from promptopt.api.scoping import ScopedField, TeamField
 
 from ..models import INT32, AuditEntry, Prompt, PromptVersion, Run, RunStatus
 

@@ -13,16 +13,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from datasets.models import Split
-from promptopt.api_auth import (
-    ApiConventions,
-    bool_param,
-    choice_param,
-    documented,
-    in_team_param,
-    int_param,
-    valid_input,
-)
-from promptopt.teams import scoped
+from promptopt.api.conventions import ApiConventions, valid_input
+from promptopt.api.parameters import bool_param, choice_param, int_param
+from promptopt.api.errors import documented
+from promptopt.api.scoping import in_team_param
+from promptopt.teams.access import scoped
 
 from .. import reviews, selectors
 from ..models import AuditEntry, Prompt, Run, RunStatus, VersionStatus

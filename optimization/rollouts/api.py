@@ -9,8 +9,11 @@ from rest_framework.views import APIView
 
 from optimization.api.objects import prompt_in_teams, version_in_teams
 from optimization.models import Prompt
-from promptopt.api_auth import ApiConventions, documented, get_scoped, int_param, valid_input
-from promptopt.teams import teams_of
+from promptopt.api.conventions import ApiConventions, valid_input
+from promptopt.api.errors import documented
+from promptopt.api.scoping import get_scoped
+from promptopt.api.parameters import int_param
+from promptopt.teams.access import teams_of
 
 from . import services
 from .selectors import canary_of

@@ -8,8 +8,9 @@ from rest_framework.test import APIClient
 from optimization.api import production
 from optimization.models import PromptVersion, VersionStatus
 from optimization.reviews import review_approve, review_request, version_promote
-from promptopt.api_auth import TokenAuthentication, TokenRateThrottle
-from promptopt.models import ApiToken
+from promptopt.api.authentication import TokenAuthentication
+from promptopt.api.throttling import TokenRateThrottle
+from promptopt.teams.models import ApiToken
 
 API_URLS = pytest.mark.urls("promptopt.api_urls")
 

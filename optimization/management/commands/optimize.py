@@ -9,7 +9,7 @@ from tqdm import tqdm
 
 from datasets.models import Dataset
 from promptopt.errors import PromptOptError
-from promptopt.models import Team
+from promptopt.teams.models import Team
 
 from ... import loop, selectors, services
 from ...models import Prompt, Run, RunStatus
