@@ -10,9 +10,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from promptopt.api.conventions import ApiConventions, valid_input
-from promptopt.api.scoping import TeamField, get_scoped, in_team_param
-from promptopt.api.parameters import choice_param
 from promptopt.api.errors import documented
+from promptopt.api.parameters import choice_param
+from promptopt.api.scoping import TeamField, get_scoped, in_team_param
 from promptopt.errors import PromptOptError
 from promptopt.teams.access import scoped
 

@@ -17,8 +17,8 @@ from django.utils import timezone
 from google.api_core.exceptions import NotFound as NotInBucket
 
 from promptopt.errors import InUse
-from promptopt.teams.models import Role
 from promptopt.teams.access import require_role
+from promptopt.teams.models import Role
 
 from .models import Dataset, Example, Split
 from .readers import READERS, DatasetFileError, Header, detect_format

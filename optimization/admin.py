@@ -3,8 +3,8 @@ from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 from django.utils.html import format_html
 
-from promptopt.teams.admin import TeamScopedAdmin
 from promptopt.errors import NotAllowed, PromptOptError
+from promptopt.teams.admin import TeamScopedAdmin
 from promptopt.teams.models import Role
 
 from . import reviews

@@ -8,8 +8,8 @@ from django.http import JsonResponse
 from django.shortcuts import redirect, render
 
 from promptopt.errors import NotAllowed, PromptOptError
-from promptopt.teams.access import ScopedChoiceField, scoped_or_404, teams_of
 from promptopt.pages import member_view
+from promptopt.teams.access import ScopedChoiceField, scoped_or_404, teams_of
 
 from .exchange import export_filename, prompt_export, prompt_import
 from .models import Prompt

@@ -17,8 +17,8 @@ from django.db import transaction
 
 from optimization.webhooks import events as webhook_events
 from promptopt.errors import NotAllowed, PromptOptError
-from promptopt.teams.models import Role
 from promptopt.teams.access import require_role
+from promptopt.teams.models import Role
 
 from .models import AuditEntry, PromptVersion, VersionStatus
 

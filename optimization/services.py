@@ -7,8 +7,8 @@ from django.utils.text import capfirst
 
 from datasets.models import Split
 from promptopt.errors import PromptOptError
-from promptopt.teams.models import Role
 from promptopt.teams.access import require_role
+from promptopt.teams.models import Role
 
 from . import metrics
 from .models import INT32, Prompt, PromptVersion, Run, RunStatus

@@ -3,12 +3,11 @@ workflow (optimization.reviews); these views only find the objects (scoped to th
 what the services answer."""
 
 import difflib
-import json
 import re
 from dataclasses import dataclass
 
 from django.contrib import messages
-from django.db.models import Count, F, Max, OuterRef, Q, Subquery
+from django.db.models import Count, Q
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -16,9 +15,9 @@ from django.views.decorators.http import require_POST
 from datasets.models import Split
 from optimization.rollouts.views import canary_card
 from promptopt.errors import NotAllowed, PromptOptError
-from promptopt.teams.models import Role
-from promptopt.teams.access import may, scoped, scoped_or_404, teams_of
 from promptopt.pages import is_htmx, member_view, page_of, render_page
+from promptopt.teams.access import may, scoped, scoped_or_404, teams_of
+from promptopt.teams.models import Role
 
 from . import reviews
 from .forms import PromptForm, RunForm, VersionForm

@@ -287,7 +287,9 @@ REST_FRAMEWORK = {
         "promptopt.api.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated", "promptopt.api.authentication.TokenScope"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated", "promptopt.api.authentication.TokenScope",
+    ],
     "DEFAULT_PARSER_CLASSES": [
         "promptopt.api.parsers.JSONParser",
         "rest_framework.parsers.FormParser",

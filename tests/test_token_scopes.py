@@ -39,7 +39,7 @@ def test_every_api_view_enforces_the_scope():
     for view in views:
         assert TokenScope in [type(permission) for permission in view().get_permissions()], view
     assert [view for view in views if getattr(view, "serves_applications", False)] == [
-        api_urls.optimization.ProductionPromptView, api_urls.rollouts.OutcomeView]  # fetch; report outcomes
+        api_urls.production.ProductionPromptView, api_urls.rollouts.OutcomeView]  # fetch; report outcomes
 
 
 # ---------------------------------------------------------------------------------------------------------

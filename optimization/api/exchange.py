@@ -7,8 +7,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from promptopt.api.conventions import ApiConventions, valid_input
-from promptopt.api.scoping import TeamField, get_scoped
 from promptopt.api.errors import documented
+from promptopt.api.scoping import TeamField, get_scoped
 
 from ..exchange import export_filename, prompt_export, prompt_import
 from ..models import Prompt

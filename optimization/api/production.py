@@ -26,11 +26,11 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.views import APIView
 
-from promptopt.api.conventions import ApiConventions
 from promptopt.api.authentication import TokenAuthentication, TokenScope
-from promptopt.api.throttling import TokenRateThrottle
+from promptopt.api.conventions import ApiConventions
 from promptopt.api.errors import documented
 from promptopt.api.parameters import int_param
+from promptopt.api.throttling import TokenRateThrottle
 from promptopt.errors import PromptOptError
 from promptopt.teams.models import ApiToken, Membership, Team
 

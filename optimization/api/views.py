@@ -14,8 +14,8 @@ from rest_framework.views import APIView
 
 from datasets.models import Split
 from promptopt.api.conventions import ApiConventions, valid_input
-from promptopt.api.parameters import bool_param, choice_param, int_param
 from promptopt.api.errors import documented
+from promptopt.api.parameters import bool_param, choice_param, int_param
 from promptopt.api.scoping import in_team_param
 from promptopt.teams.access import scoped
 
@@ -95,7 +95,8 @@ class VersionListView(ApiConventions, APIView):
         prompt = prompt_in_teams(request, pk)
         data = valid_input(VersionCreateSerializer, request)
         number = data.pop("parent", None)
-        parent = selectors.start_version_of(prompt, number) if number is not None else prompt.versions.order_by("-number").first()
+        parent = (selectors.start_version_of(prompt, number) if number is not None
+                  else prompt.versions.order_by("-number").first())
         version = version_create(parent=parent, by=request.user, **data)
         return Response(VersionSerializer(version).data, status=status.HTTP_201_CREATED)
 

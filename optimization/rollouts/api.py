@@ -11,8 +11,8 @@ from optimization.api.objects import prompt_in_teams, version_in_teams
 from optimization.models import Prompt
 from promptopt.api.conventions import ApiConventions, valid_input
 from promptopt.api.errors import documented
-from promptopt.api.scoping import get_scoped
 from promptopt.api.parameters import int_param
+from promptopt.api.scoping import get_scoped
 from promptopt.teams.access import teams_of
 
 from . import services

@@ -2,8 +2,8 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 
-from promptopt.teams.admin import TeamScopedAdmin, TeamScopedForm
 from promptopt.errors import NotAllowed, PromptOptError
+from promptopt.teams.admin import TeamScopedAdmin, TeamScopedForm
 from promptopt.teams.models import Role
 
 from . import services

@@ -16,8 +16,8 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
 from ..admin_site import ScopedAdmin
-from .models import ApiToken, Membership, Role, Team
 from .access import colleagues_of, may, scoped, teams_where
+from .models import ApiToken, Membership, Role, Team
 
 
 class TeamScopedForm(forms.ModelForm):

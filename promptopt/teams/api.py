@@ -12,7 +12,6 @@ from .access import teams_of
 from .models import ApiToken, Membership, Team
 
 
-
 class TeamSerializer(serializers.ModelSerializer):
     role = serializers.CharField(read_only=True, help_text="viewer, editor or approver.")
 
