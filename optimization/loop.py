@@ -38,7 +38,8 @@ from .models import Evaluation, Iteration, Prediction, PromptVersion, Run, RunSt
 from .prompting import answer_token_budget, messages_for
 from .spread import is_constant, spread_of
 from .statistics import compare_paired
-from .strategies import Candidate, Failure, OptimizerError, Situation, StopOptimizing, strategy_for
+from .strategies import Candidate, Failure, OptimizerError, Situation, StopOptimizing
+from .strategies.registry import strategy_for
 from .verdict import Side, judge
 
 log = logging.getLogger("promptopt.loop")

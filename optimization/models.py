@@ -10,7 +10,7 @@ from django.db import models, transaction
 from django.db.models import F, Q
 
 from . import metrics
-from .strategies import STRATEGIES
+from .strategies import registry as strategies
 
 
 class Prompt(models.Model):
@@ -152,7 +152,7 @@ def metric_choices():
 
 
 def strategy_choices():
-    return [(name, f"{name} — {description}") for name, description in STRATEGIES.items()]
+    return strategies.choices()
 
 
 def validate_metric_options(options):

@@ -13,11 +13,7 @@ from promptopt.teams.models import Role
 from . import metrics
 from .models import INT32, Prompt, PromptVersion, Run, RunStatus
 from .prompting import prompt_file
-
-# Calls the optimizer model makes per iteration, by strategy (operators make none). Asking for more candidates, as
-# screening does, makes the same calls: the number asked for is one line of the same request. The policy may
-# choose both rewrites in one iteration: 1 + 2 at worst.
-OPTIMIZER_CALLS = {"operators": 0, "meta_prompt": 1, "critique": 2, "policy": 3}
+from .strategies import registry as strategies
 
 
 @transaction.atomic
@@ -96,7 +92,8 @@ def run_estimate(*, dataset, **params):
     counts = dataset.split_counts()
     validation = min(params["examples_per_split"], counts[Split.VALIDATION])
     test = min(params["examples_per_split"], counts[Split.TEST])
-    per_iteration = OPTIMIZER_CALLS.get(params["strategy"], 0) + params["candidates_per_iteration"] * validation
+    optimizer_calls = strategies.strategy(params["strategy"]).OPTIMIZER_CALLS
+    per_iteration = optimizer_calls + params["candidates_per_iteration"] * validation
     return validation + params["max_iterations"] * per_iteration + 2 * test
 
 
@@ -106,10 +103,7 @@ def _check_parameters(dataset, params):
     for split in (Split.TRAIN, Split.VALIDATION, Split.TEST):
         if counts[split] == 0:
             raise PromptOptError(f"Dataset {dataset} has no {split} examples; a run needs all three splits.")
-    if params["strategy"] == "policy":
-        from .strategies.policy import require_trained_policy
-
-        require_trained_policy()
+    strategies.require_ready(params["strategy"])
     if params["metric"] == "choice_accuracy" and dataset.examples.filter(choices__isnull=True).exists():
         raise PromptOptError("choice_accuracy needs choices on every example; this dataset has examples without.")
     try:

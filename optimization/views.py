@@ -31,7 +31,6 @@ from .models import (
     Run,
     RunStatus,
     Step,
-    VersionStatus,
 )
 from .selectors import (
     answers,
@@ -117,63 +116,18 @@ def _version_or_404(user, pk, number):
     )
 
 
-@dataclass(frozen=True)
-class ReviewAction:
-    name: str
-    label: str
-    call: object
-    role: str
-    comment: str  # "" no comment box, "optional" or "required"
-    offered_in: tuple  # statuses in which the page offers it (reviews.py decides whether it is allowed)
-
-
-REVIEW_ACTIONS = {
-    action.name: action
-    for action in (
-        ReviewAction("request", "Request review", reviews.review_request, Role.EDITOR, "optional",
-                     (VersionStatus.DRAFT, VersionStatus.CANDIDATE, VersionStatus.REJECTED)),
-        ReviewAction("approve", "Approve", reviews.review_approve, Role.APPROVER, "optional",
-                     (VersionStatus.IN_REVIEW,)),
-        ReviewAction("reject", "Reject", reviews.review_reject, Role.APPROVER, "required", (VersionStatus.IN_REVIEW,)),
-        ReviewAction("promote", "Promote to production", reviews.version_promote, Role.APPROVER, "optional",
-                     (VersionStatus.APPROVED,)),
-        ReviewAction("rollback", "Roll back to this version", reviews.version_rollback, Role.APPROVER, "optional",
-                     (VersionStatus.APPROVED,)),
-    )
-}
-AUDIT_WORDS = {
-    "request_review": "asked for a review", "approve": "approved", "reject": "rejected", "promote": "promoted",
-    "rollback": "put back in production (rollback)",
-    "replaced_by_promote": "took out of production (a promotion replaced it)",
-    "replaced_by_rollback": "took out of production (a rollback replaced it)",
-    "import": "imported it as a draft (its status at the source, then its status here)",
-}
-
-
 def _audit(entries):
     entries = list(entries)
     for entry in entries:
-        entry.words = AUDIT_WORDS.get(entry.action, entry.action.replace("_", " "))
+        entry.words = reviews.audit_words(entry.action)
     return entries
-
-
-DONE_WORDS = {
-    "request": "sent for review", "approve": "approved", "reject": "rejected", "promote": "promoted to production",
-    "rollback": "back in production",
-}
 
 
 @member_view
 def version_detail(request, pk, number):
     version = _version_or_404(request.user, pk, number)
     audit = _audit(version.audit_entries.select_related("actor", "version"))
-    was_in_production = any(entry.to_status == VersionStatus.PRODUCTION for entry in audit)
-    actions = [
-        action for action in REVIEW_ACTIONS.values()
-        if version.status in action.offered_in and may(request.user, version.prompt.team, action.role)
-        and (action.name != "promote" or not was_in_production)
-        and (action.name != "rollback" or was_in_production)
-    ]
+    actions = reviews.offered(version, request.user, audit)
     evaluations = list(version.evaluations.filter(score__isnull=False).select_related("run").order_by("-created_at"))
     baselines = {
         (e.run_id, e.split): e
@@ -205,19 +159,20 @@ def version_detail(request, pk, number):
 @require_POST
 def version_review(request, pk, number, action):
     version = _version_or_404(request.user, pk, number)
-    if action not in REVIEW_ACTIONS:
+    transition = reviews.TRANSITION.get(action)
+    if transition is None:
         raise Http404(f"No review action {action!r}.")
     try:
         # A NotAllowed (a role missing, one's own version) goes on to member_view: a 403 page with its message.
         extra = {"override": request.POST.get("override", "")} if action == "request" else {}
-        REVIEW_ACTIONS[action].call(version=version, by=request.user, comment=request.POST.get("comment", ""),
+        transition.call(version=version, by=request.user, comment=request.POST.get("comment", ""),
                                     **extra)
     except NotAllowed:
         raise
     except PromptOptError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, f"{version} is {DONE_WORDS[action]}.")
+        messages.success(request, f"{version} is {transition.done}.")
     return redirect("prompts:version", pk=pk, number=number)
 
 

@@ -128,42 +128,48 @@ class VersionDiffView(ApiConventions, APIView):
 
 
 # ---------------------------------------------------------------------------------------------------------
-# Reviews: every transition is a function of reviews.py, which holds the rules (four eyes, roles, states)
+# Reviews: every transition is a row of reviews.TRANSITIONS and a function of reviews.py, which holds the rules
+# (four eyes, roles, states)
 
 
-def _review_view(transition, summary, description, serializer=ReviewSerializer):
+def _review_view(name, summary, description, serializer=ReviewSerializer):
+    transition = reviews.TRANSITION[name]
+
     class ReviewView(ApiConventions, APIView):
         @extend_schema(summary=summary, description=description, request=serializer,
                        responses=documented({200: VersionSerializer}, 400, 403, 404))
         def post(self, request, pk, number):
             version = version_in_teams(request, pk, number)
-            transition(version=version, by=request.user, **valid_input(serializer, request))
+            transition.call(version=version, by=request.user, **valid_input(serializer, request))
             return Response(VersionSerializer(version_in_teams(request, pk, number)).data)
 
-    ReviewView.__name__ = ReviewView.__qualname__ = f"{transition.__name__.title().replace('_', '')}View"
+    ReviewView.__name__ = ReviewView.__qualname__ = f"{transition.call.__name__.title().replace('_', '')}View"
     return ReviewView
 
 
 RequestReviewView = _review_view(
-    reviews.review_request, "Ask for a review",
+    "request", "Ask for a review",
     "From candidate, draft or rejected to in review. Takes the editor role. A version its run held back (its "
     "held_back says why) takes an override: the reason, kept in the audit log and shown to the approver.",
     RequestReviewSerializer)
 ApproveView = _review_view(
-    reviews.review_approve, "Approve a version in review",
+    "approve", "Approve a version in review",
     "Takes the approver role, and another person than the one who wrote the version or launched the run that "
     "made it (403 otherwise).")
 RejectView = _review_view(
-    reviews.review_reject, "Reject a version in review",
+    "reject", "Reject a version in review",
     "The comment is required: it is what the author reads. Same rules as approving.")
 PromoteView = _review_view(
-    reviews.version_promote, "Put an approved version in production",
+    "promote", "Put an approved version in production",
     "The version in production goes back to approved. Takes the approver role. The production endpoint serves "
     "the new version from the next request on.")
 RollbackView = _review_view(
-    reviews.version_rollback, "Put an earlier production version back",
+    "rollback", "Put an earlier production version back",
     "The version must have been in production before and be approved now. Same rules as promoting.")
 
+
+# ---------------------------------------------------------------------------------------------------------
+# Runs
 
 
 class RunListView(ApiConventions, APIView):
