@@ -136,7 +136,7 @@ def grid(dataset, prompt, parameters):
     """Every grid prompt answers validation through the loop's inference and scoring, under a run of its own (for
     the ledger); the best of them on validation answers test."""
     from datasets.models import Split
-    from optimization import loop, selectors, services
+    from optimization import loop, racing, selectors, services
     from optimization.models import PromptVersion, RunStatus
 
     run = services.run_create(dataset=dataset, start_version=selectors.start_version_of(prompt), enqueue=False,
@@ -153,7 +153,7 @@ def grid(dataset, prompt, parameters):
         versions.append((loop.score(run, loop.infer(run, version, Split.VALIDATION)), version))
     # The top validation score, the shorter prompt on a tie. Not the loop's paired tie rule: on a few examples it
     # cannot tell most prompts apart, and would pick the shortest of nearly all of them instead of the best.
-    best_validation, best = max(versions, key=lambda pair: (pair[0], -loop.prompt_length(pair[1])))
+    best_validation, best = max(versions, key=lambda pair: (pair[0], -racing.prompt_length(pair[1])))
     loop.infer(run, best, Split.TEST)
     best_test = loop.score(run, loop.evaluation_of(run, best, Split.TEST))
     run.status = RunStatus.SUCCEEDED
