@@ -1,16 +1,24 @@
 """Prompts and their versions, optimization runs and what they measured, and the LLM call log and cache."""
 
-import math
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MinValueValidator
 from django.db import models, transaction
 from django.db.models import F, Q
 
-from . import metrics
-from .strategies import registry as strategies
+from .parameters import (  # noqa: F401 (the migrations name the validators and choices here)
+    INT32,
+    INT64,
+    between,
+    default_provider,
+    metric_choices,
+    provider_choices,
+    strategy_choices,
+    validate_metric_options,
+    validate_number,
+)
 
 
 class Prompt(models.Model):
@@ -118,59 +126,6 @@ class Step(models.TextChoices):
     SECOND_EVALUATION = "second_evaluation", "5. Second evaluation"
     FINAL_TEST = "final_test", "Test-split comparison"
     DONE = "done", "Done"
-
-
-# The bounds of the run's integer parameters that PostgreSQL's columns can hold (SQLite would take more).
-INT32 = 2**31 - 1
-INT64 = 2**63 - 1
-
-
-def between(low, high):
-    return [validate_number, MinValueValidator(low), MaxValueValidator(high)]
-
-
-def validate_number(value):
-    """NaN passes both bounds (every comparison with it is false), and infinity is no parameter either."""
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValidationError("A finite number, please.")
-
-
-# Choices and the default provider are callables: a new metric, strategy or provider, or another
-# LLM_DEFAULT_PROVIDER, then needs no migration.
-def provider_choices():
-    from .llm.providers import NAMES  # not at import: the LLM layer imports these models
-
-    return [(name, name) for name in NAMES]
-
-
-def default_provider():
-    return settings.LLM_DEFAULT_PROVIDER
-
-
-def metric_choices():
-    return [(name, f"{name} — {description}") for name, description in metrics.METRICS.items()]
-
-
-def strategy_choices():
-    return strategies.choices()
-
-
-def validate_metric_options(options):
-    def strings(value):
-        if isinstance(value, str):
-            yield value
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                yield key
-                yield from strings(item)
-        elif isinstance(value, list):
-            for item in value:
-                yield from strings(item)
-
-    if not isinstance(options, dict):
-        raise ValidationError('Write a JSON object, e.g. {"ignore_case": false}.')
-    if any("\x00" in text for text in strings(options)):  # PostgreSQL cannot store them in JSON
-        raise ValidationError("Null characters are not allowed.")
 
 
 class Run(models.Model):
