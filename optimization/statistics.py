@@ -30,17 +30,22 @@ def compare_paired(baseline, candidate, *, binary, seed=0):
     return Comparison(float(differences.mean()), float(low), float(high), _p_value(baseline, candidate, binary))
 
 
-def _p_value(baseline, candidate, binary):
+def behind_p_value(baseline, candidate, *, binary):
+    """The one-sided p-value of the same test for "candidate scores below baseline" on the same examples."""
+    return _p_value(np.asarray(baseline, float), np.asarray(candidate, float), binary, alternative="less")
+
+
+def _p_value(baseline, candidate, binary, alternative="two-sided"):
     if binary:
         # Only the discordant pairs carry information: under no difference each is a fair coin.
         gained = int(np.sum((candidate == 1) & (baseline == 0)))
         lost = int(np.sum((candidate == 0) & (baseline == 1)))
         if gained + lost == 0:
             return 1.0
-        return float(stats.binomtest(gained, gained + lost, 0.5).pvalue)
+        return float(stats.binomtest(gained, gained + lost, 0.5, alternative=alternative).pvalue)
     if np.all(candidate == baseline):
         return 1.0
-    return float(stats.wilcoxon(candidate, baseline).pvalue)
+    return float(stats.wilcoxon(candidate, baseline, alternative=alternative).pvalue)
 
 
 def compare_independent(baseline, candidate, *, binary, seed=0):

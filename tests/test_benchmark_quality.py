@@ -90,6 +90,24 @@ def test_it_prints_each_runs_figures_and_the_ratios_they_make():
     assert output.rstrip().splitlines()[-1] == f"baseline ratio: {offered / float(baseline):.2f}"
 
 
+@pytest.mark.slow
+def test_without_the_grid_it_measures_racing_and_the_baseline_and_says_the_grid_was_left_out():
+    with Student(expected_answers()) as server:
+        env = os.environ | {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "test-key",
+                            "OPENAI_MODEL": "gpt-4o-mini", "DJANGO_SETTINGS_MODULE": "promptopt.settings"}
+        done = subprocess.run(
+            [sys.executable, "-m", "benchmarks.quality", "--provider", "openai", "--tasks", TASK,
+             "--examples-per-split", "12", "--max-iterations", "1", "--seed", "1", "--no-grid"],
+            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+        )
+    assert done.returncode == 0, done.stderr
+    runs = lines_matching(r"^  (.+?): start .*; (\d+) calls", done.stdout)
+    assert [label for label, _ in runs] == ["loop, racing from 10", "loop, no racing"]
+    assert "picked:" not in done.stdout
+    assert "loop (racing) against the grid: not measured (--no-grid)" in done.stdout
+    assert done.stdout.rstrip().splitlines()[-1].startswith("baseline ratio: ")
+
+
 def test_it_says_which_setting_a_run_refuses(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks.quality", "--provider", "openai", "--tasks", TASK,

@@ -5,7 +5,7 @@ prompt wins."""
 import pytest
 
 from datasets.models import Split
-from optimization import loop
+from optimization import loop, racing
 from optimization.models import Evaluation, LLMCall, PromptVersion, Run, Step
 from optimization.strategies import Candidate
 from optimization.strategies.operators import FORMAT_MARK
@@ -44,12 +44,13 @@ def answered(run, note):
 
 def test_a_candidate_clearly_behind_stops_answering_and_the_run_counts_the_calls_saved(raced):
     run = raced(Candidate("Judge.", "{input}", (), "rambles"), Candidate("Judge these.", FORMAT, (), "formatted"))
-    # Slices of 4, 8, 12: after 4 the rambling one is behind on at most 4 pairs (p = 0.125), after 8 on 7 or 8.
-    assert answered(run, "rambles") == 8 and answered(run, "formatted") == 12
+    # Slices of 4, 8, 12: after 4 the rambling one is wrong on 3 or 4 examples the best is right on, and right on
+    # none it is wrong on: one-sided p = 0.125 or 0.0625, below RACE_ALPHA.
+    assert answered(run, "rambles") == 4 and answered(run, "formatted") == 12
     assert Evaluation.objects.get(run=run, version__note="rambles").raced_out is True
-    assert run.calls_saved == 4
+    assert run.calls_saved == 8
     candidate_calls = LLMCall.objects.filter(run=run, purpose="inference", iteration=1).count()
-    assert candidate_calls == 12 + 8 + 12  # the best's 12, then the candidates'
+    assert candidate_calls == 12 + 4 + 12  # the best's 12, then the candidates'
 
 
 def test_without_racing_every_candidate_answers_every_example(raced):
@@ -65,7 +66,7 @@ def test_the_dropped_candidate_is_not_the_winner_and_a_rerun_does_no_more(raced,
     Run.objects.filter(pk=run.pk).update(lease_token="x")
     run.step = Step.REFINED_INFERENCE
     loop.refined_inference(run)  # as if the worker died after the race, before recording it
-    assert len(student.requests) == requests and run.calls_saved == 4
+    assert len(student.requests) == requests and run.calls_saved == 8
     score, winner = loop.pick_winner(run, [c for c in run.iterations.get().candidates.all()
                                             if not loop.evaluation_of(run, c, Split.VALIDATION).raced_out])
     assert winner.note == "formatted"
@@ -101,10 +102,33 @@ def test_the_summary_page_and_cli_show_the_calls_saved_and_the_overfitting_gauge
     run = run_to_the_end(raced(Candidate("Judge.", "{input}", (), "rambles"),
                                Candidate("Judge these.", FORMAT, (), "formatted")))
     summary = run_summary(run)
-    assert summary["calls_saved"] == 4
+    assert summary["calls_saved"] == 8
     assert summary["overfitting_gap"] == pytest.approx(summary["best"]["validation"] - summary["best"]["test"])
     client = Client()
     client.force_login(editor)
     page = client.get(f"/runs/{run.pk}/").content.decode()
     assert "answers saved by racing" in page and "(raced out)" in page
     assert f"Overfitting gauge: the best scores {summary['overfitting_gap']:.2f} more on validation" in page
+
+
+@pytest.mark.parametrize(("lost", "gained", "dropped"), [
+    (3, 0, True),    # p = 0.125
+    (4, 1, True),    # p = 0.1875
+    (2, 0, False),   # p = 0.25: two examples are not evidence enough
+    (5, 3, False),   # behind by two of eight discordant pairs: p = 0.36
+    (0, 3, False),   # ahead
+])
+def test_a_candidate_is_raced_out_only_when_the_one_sided_test_puts_it_behind(lost, gained, dropped):
+    from optimization.statistics import behind_p_value
+
+    best = [1] * lost + [0] * gained + [1, 0, 1]  # then three examples both answer alike
+    candidate = [0] * lost + [1] * gained + [1, 0, 1]
+    assert (behind_p_value(best, candidate, binary=True) < racing.RACE_ALPHA) is dropped
+
+
+def test_scores_that_are_not_right_or_wrong_race_with_the_signed_rank_test():
+    from optimization.statistics import behind_p_value
+
+    best = [0.9, 0.8, 0.85, 0.7, 0.95, 0.6, 0.75, 0.9, 0.8, 0.7]
+    assert behind_p_value(best, [s - 0.3 for s in best], binary=False) < racing.RACE_ALPHA
+    assert behind_p_value(best, [s + 0.3 for s in best], binary=False) > 0.9
