@@ -16,7 +16,7 @@ from promptopt.teams.models import Role
 from .. import reviews
 from ..forms import PromptForm, VersionForm
 from ..models import AuditEntry, Evaluation, Prompt, PromptVersion
-from ..selectors import prompts_with_counts
+from ..selectors import audit_log, prompts_with_counts
 from ..services import prompt_create, require_role, version_create
 from .run_evidence import SCORED_SPLITS, comparison_of
 
@@ -64,7 +64,7 @@ def prompt_detail(request, pk):
         "prompt": prompt,
         "versions": versions,
         "splits": SCORED_SPLITS,
-        "audit": _audit(AuditEntry.objects.filter(version__prompt=prompt).select_related("actor", "version")[:50]),
+        "audit": _audit(audit_log(AuditEntry.objects.all(), prompt=prompt)[:50]),
         "can_edit": may(request.user, prompt.team, Role.EDITOR),
         "canary_card": canary_card(request.user, prompt),
     }
@@ -88,7 +88,7 @@ def _audit(entries):
 @member_view
 def version_detail(request, pk, number):
     version = _version_or_404(request.user, pk, number)
-    audit = _audit(version.audit_entries.select_related("actor", "version"))
+    audit = _audit(audit_log(version.audit_entries.all()))
     actions = reviews.offered(version, request.user, audit)
     evaluations = list(version.evaluations.filter(score__isnull=False).select_related("run").order_by("-created_at"))
     baselines = {
