@@ -29,34 +29,22 @@ the benchmark's time), for a measurement of racing and of the baseline alone.
 import argparse
 import itertools
 import random
-import sys
 from dataclasses import dataclass
-from pathlib import Path
 
-from .scratch import setup_django
+from . import bigbench
+from .bigbench import calls_of, mean, share
 
-TASKS_DIR = Path(__file__).resolve().parent.parent / "data" / "bigbench"
-TASKS = tuple(sorted(path.stem for path in TASKS_DIR.glob("*.json")))
 DEMONSTRATION_COUNTS = (0, 1, 3, 5)
 DRAWS = 2
 
 
 def options(argv):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.quality", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--tasks", default=",".join(TASKS), help="Comma-separated task names (default: all five).")
-    parser.add_argument("--examples-per-split", type=int, help="Default: the run's default.")
-    parser.add_argument("--max-iterations", type=int, help="Default: the run's default.")
-    parser.add_argument("--provider", default="embedded", choices=("embedded", "openai", "vertex"),
-                        help="Answers and optimizer model (openai: set OPENAI_BASE_URL and OPENAI_API_KEY).")
+    bigbench.add_options(parser)
     parser.add_argument("--seed", type=int, default=0, help="The import's split and the runs' seed.")
     parser.add_argument("--no-grid", dest="grid", action="store_false",
                         help="Leave out the grid of the operators' edits (racing and the baseline only).")
-    args = parser.parse_args(argv)
-    args.tasks = [name.strip() for name in args.tasks.split(",") if name.strip()]
-    unknown = [name for name in args.tasks if name not in TASKS]
-    if unknown or not args.tasks:
-        parser.error(f"unknown task {', '.join(unknown) or '(none)'}; use some of {', '.join(TASKS)}")
-    return args
+    return bigbench.parsed(parser, argv)
 
 
 @dataclass
@@ -77,26 +65,12 @@ class Outcome:
         return self.best_test if self.offered else self.start_test
 
 
-def calls_of(run):
-    from optimization.llm import usage_for
-
-    usage = usage_for(run)
-    return usage["llm_calls"] + usage["cache_hits"], usage["llm_calls"]
-
-
 def optimized(dataset, prompt, parameters, race_from):
     """A run as `optimize` makes it, stepped in the foreground to the end."""
     from datasets.models import Split
-    from optimization import loop, selectors, services
-    from optimization.models import Run, RunStatus
+    from optimization import loop, selectors
 
-    run = services.run_create(dataset=dataset, start_version=selectors.start_version_of(prompt), enqueue=False,
-                              race_from=race_from, **parameters)
-    while loop.run_next_step(run.pk):
-        pass
-    run = Run.objects.get(pk=run.pk)
-    if run.status != RunStatus.SUCCEEDED:
-        sys.exit(f"{dataset.name}: run {run.pk} {run.status}: {run.last_error}")
+    run = bigbench.run_to_the_end(dataset, prompt, race_from=race_from, **parameters)
     summary = selectors.run_summary(run)
     calls, paid = calls_of(run)
     label = f"loop, racing from {race_from}" if race_from else "loop, no racing"
@@ -168,41 +142,22 @@ def grid(dataset, prompt, parameters):
     return Outcome("grid", None, best_validation, best_test, calls, paid, True, picked)
 
 
-def share(part, whole):
-    return part / whole if whole else float("nan")
-
-
 def main(argv=None):
-    args = options(argv)
-    setup_django()
-    from promptopt.errors import PromptOptError
-
-    try:
-        measure(args)
-    except PromptOptError as exc:  # a parameter the run refuses, as optimize would say it
-        sys.exit(f"python -m benchmarks.quality: {exc.message}")
+    bigbench.main("python -m benchmarks.quality", measure, options(argv))
 
 
 def measure(args):
-    from datasets.services import dataset_import
     from optimization.models import Run
     from optimization.services import prompt_create
-    from promptopt.teams.models import Team
 
-    parameters = {"primary_provider": args.provider, "optimizer_provider": args.provider, "seed": args.seed}
-    if args.examples_per_split is not None:
-        parameters["examples_per_split"] = args.examples_per_split
-    if args.max_iterations is not None:
-        parameters["max_iterations"] = args.max_iterations
+    parameters = {**bigbench.run_parameters(args), "seed": args.seed}
     race_from = Run._meta.get_field("race_from").get_default()
-    team = Team.objects.create(name="bench")
+    team = bigbench.bench_team()
     print(f"tasks: {', '.join(args.tasks)}; provider {args.provider}; seed {args.seed}; run settings: defaults "
           f"except {', '.join(f'{k} {v}' for k, v in parameters.items() if k not in ('seed',))}", flush=True)
     results = {}
     for name in args.tasks:
-        with open(TASKS_DIR / f"{name}.json", "rb") as file:
-            dataset = dataset_import(team=team, name=name, file=file, filename=f"{name}.json", seed=args.seed,
-                                     in_worker=False)
+        dataset = bigbench.imported(team, name, seed=args.seed)
         prompt = prompt_create(team=team, name=name)
         racing, summary, test_size = optimized(dataset, prompt, parameters, race_from)
         full, _, _ = optimized(dataset, prompt, parameters, 0)
@@ -226,11 +181,6 @@ def summarize(results):
     full = {name: f for name, (_, f, _, _) in results.items()}
     ceiling = {name: g for name, (_, _, g, _) in results.items()}
     baselines = [b for *_, b in results.values()]
-
-    def mean(values):
-        values = list(values)
-        return sum(values) / len(values)
-
     print()
     per_task = ", ".join(f"{name} {1 - share(racing[name].calls, full[name].calls):.2f}" for name in results)
     overall = 1 - share(sum(r.calls for r in racing.values()), sum(f.calls for f in full.values()))

@@ -1,66 +1,22 @@
 """`python -m benchmarks.quality` against a loopback model whose answers are known, on one small task."""
 
-import json
 import os
-import re
 import subprocess
 import sys
-import zlib
-from pathlib import Path
 
 import pytest
-from aiohttp import web
 
-from optimization.strategies.operators import FORMAT_MARK, LENGTH_MARK
-from tests.loopback.openai_server import OpenAIServer, completion
+from tests.loopback.student import FussyStudent, bigbench_answers
+from tests.support.benchmarks import ROOT, SCORE, lines_matching, run_benchmark
 
-ROOT = Path(__file__).resolve().parent.parent
 TASK = "sports_understanding"
-SCORE = r"(\d\.\d{3})"
-
-
-class Student(OpenAIServer):
-    """Right only when the prompt states the answer format, sets no length limit and shows no demonstrations (they
-    confuse it), and then on three examples in four (by a hash of the input); otherwise it rambles."""
-
-    def __init__(self, answers):
-        super().__init__()
-        self.answers = answers
-
-    async def chat_completions(self, request):
-        body = await request.json()
-        self.requests.append(body)
-        user = body["messages"][-1]["content"]
-        example = next((text for text in self.answers if text in user), None)
-        shown = any(message["role"] == "assistant" for message in body["messages"])
-        knows = example and FORMAT_MARK in user and LENGTH_MARK not in user and not shown
-        knows = knows and zlib.crc32(example.encode()) % 4
-        reply = completion(body)
-        reply["choices"][0]["message"]["content"] = self.answers[example] if knows else "Well, it depends."
-        return web.json_response(reply)
-
-
-def expected_answers():
-    task = json.loads((ROOT / "data" / "bigbench" / f"{TASK}.json").read_text())
-    return {e["input"]: max(e["target_scores"], key=e["target_scores"].get) for e in task["examples"]}
-
-
-def lines_matching(pattern, output):
-    found = re.findall(pattern, output, flags=re.MULTILINE)
-    assert found, f"no line matches {pattern!r} in:\n{output}"
-    return found
 
 
 @pytest.mark.slow
 def test_it_prints_each_runs_figures_and_the_ratios_they_make():
-    with Student(expected_answers()) as server:
-        env = os.environ | {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "test-key",
-                            "OPENAI_MODEL": "gpt-4o-mini", "DJANGO_SETTINGS_MODULE": "promptopt.settings"}
-        done = subprocess.run(
-            [sys.executable, "-m", "benchmarks.quality", "--provider", "openai", "--tasks", TASK,
-             "--examples-per-split", "24", "--max-iterations", "3", "--seed", "1"],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
-        )
+    with FussyStudent(bigbench_answers(TASK)) as server:
+        done = run_benchmark("quality", server, "--tasks", TASK, "--examples-per-split", "24", "--max-iterations", "3",
+                             "--seed", "1")
         requests = len(server.requests)
     output = done.stdout
     assert done.returncode == 0, done.stderr
@@ -92,14 +48,9 @@ def test_it_prints_each_runs_figures_and_the_ratios_they_make():
 
 @pytest.mark.slow
 def test_without_the_grid_it_measures_racing_and_the_baseline_and_says_the_grid_was_left_out():
-    with Student(expected_answers()) as server:
-        env = os.environ | {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "test-key",
-                            "OPENAI_MODEL": "gpt-4o-mini", "DJANGO_SETTINGS_MODULE": "promptopt.settings"}
-        done = subprocess.run(
-            [sys.executable, "-m", "benchmarks.quality", "--provider", "openai", "--tasks", TASK,
-             "--examples-per-split", "12", "--max-iterations", "1", "--seed", "1", "--no-grid"],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
-        )
+    with FussyStudent(bigbench_answers(TASK)) as server:
+        done = run_benchmark("quality", server, "--tasks", TASK, "--examples-per-split", "12", "--max-iterations", "1",
+                             "--seed", "1", "--no-grid")
     assert done.returncode == 0, done.stderr
     runs = lines_matching(r"^  (.+?): start .*; (\d+) calls", done.stdout)
     assert [label for label, _ in runs] == ["loop, racing from 10", "loop, no racing"]

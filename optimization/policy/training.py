@@ -18,6 +18,7 @@ from django.core.files.storage import default_storage
 from optimization.strategies.edits import ACTIONS
 from promptopt.errors import PromptOptError
 
+from . import uniform
 from .env import CALL_PRICE, MAX_STEPS, TARGET, PromptEditEnv
 from .features import FEATURES
 
@@ -112,6 +113,8 @@ def load(name):
     if record.get("features") != list(FEATURES) or record.get("actions") != list(ACTIONS):
         raise PromptOptError(f"The policy at {name!r} was trained on other features or actions than this version "
                              "has; train it again with manage.py train_policy.")
+    if record.get("kind") == uniform.KIND:
+        return uniform.UniformPolicy(record)
     with default_storage.open(name) as stored:
         model = PPO.load(io.BytesIO(stored.read()), device="cpu")
     return TrainedPolicy(model, record)

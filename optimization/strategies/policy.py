@@ -53,7 +53,9 @@ def propose(situation):
     from optimization.policy import training
 
     probabilities = training.load(settings.POLICY_FILE).probabilities(observation(situation))
-    ranked = sorted(range(len(ACTIONS)), key=lambda index: (-probabilities[index], index))
+    order = list(range(len(ACTIONS)))
+    situation.rng.shuffle(order)  # ties (the uniform policy's; a trained one's seldom tie) in a random order
+    ranked = sorted(order, key=lambda index: -probabilities[index])
     if ACTIONS[ranked[0]] == STOP:
         raise StopOptimizing(f"The policy chose to stop (p = {probabilities[ranked[0]]:.2f}): it expects no edit "
                              "to gain more than its calls cost.")

@@ -1,0 +1,46 @@
+"""The uniform policy, the floor a trained policy is measured against: run through the policy strategy, it draws
+each iteration's edits among those that apply, says how probable each was, and never stops a run itself."""
+
+import re
+
+import pytest
+
+from optimization.policy import training, uniform
+from optimization.strategies.edits import ACTIONS
+from tests import test_loop
+from tests.test_loop import run_to_the_end, start_run
+
+student = test_loop.student  # the loopback model, a fixture here too
+APPLICABLE = {"state the answer format", "add demonstrations", "limit the answer's length"}
+
+
+@pytest.fixture(autouse=True)
+def uniform_policy(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    settings.POLICY_FILE = "policies/uniform.json"
+    uniform.save(settings.POLICY_FILE)
+
+
+def test_it_is_kept_as_one_file_and_loads_without_torch_weights(settings):
+    policy = training.load(settings.POLICY_FILE)
+    probabilities = policy.probabilities(None)
+    assert probabilities[ACTIONS.index("stop")] == 0
+    assert list(probabilities[:-1]) == pytest.approx([1 / 6] * 6) and probabilities.sum() == pytest.approx(1)
+    with pytest.raises(ValueError):
+        uniform.save("policies/uniform.zip")
+
+
+def test_each_runs_edit_is_a_draw_among_those_that_apply(dataset, student):
+    # The student's optimizer answers are no JSON, so both rewrites fail and are passed over; with no
+    # demonstrations yet there are none to swap: three edits apply to the starting prompt.
+    chosen = []
+    for seed in range(8):
+        run = run_to_the_end(start_run(dataset, strategy="policy", candidates_per_iteration=1, max_iterations=1,
+                                       seed=seed, prompt_name=f"uniform {seed}"))
+        assert run.status == "succeeded", run.last_error
+        assert not run.stop_reason.startswith("The policy chose to stop")
+        [candidate] = run.iterations.get().candidates.all()
+        label, rank = re.match(r"Policy chose: (.+) \(p = 0\.17, its choice ([1-6]) of 7\)\. ", candidate.note).groups()
+        chosen.append(label)
+    assert set(chosen) <= APPLICABLE
+    assert len(set(chosen)) >= 2, chosen  # a fixed order would take the same edit every time
