@@ -10,6 +10,7 @@ from promptopt.teams.models import Role
 from . import reviews
 from .models import (
     AuditEntry,
+    BatchJob,
     CachedResponse,
     Evaluation,
     Iteration,
@@ -184,6 +185,15 @@ class LLMCallAdmin(RecordAdmin):
                     "output_tokens", "latency_ms", "cost", "cached"]
     list_filter = ["provider", "purpose", "cached"]
     search_fields = ["model"]
+
+
+@admin.register(BatchJob)
+class BatchJobAdmin(RecordAdmin):
+    team_path = "run__team"
+    list_display = ["created_at", "run", "step", "iteration", "name", "state", "checked_at", "finished_at"]
+    list_filter = ["state", "step"]
+    search_fields = ["name", "error", "run__id"]
+    exclude = ["requests"]  # a key and example ids per request: thousands of lines, of use to nobody here
 
 
 @admin.register(CachedResponse)

@@ -7,6 +7,7 @@ from datasets.models import Example, Split
 from promptopt.errors import PromptOptError
 
 from . import metrics
+from .batch_prediction.services import ask_in_batch
 from .leases import check_in
 from .llm import Request, complete_batch
 from .models import Evaluation, Iteration, Prediction
@@ -43,15 +44,16 @@ def infer(run, version, split, examples=None):
     answered = set(evaluation.predictions.values_list("example_id", flat=True))
     missing = [example for example in examples if example.id not in answered]
     max_tokens = answer_token_budget(answers_of(run))
+    requests = [
+        Request(messages_for(version, example.input), temperature=run.temperature, max_tokens=max_tokens)
+        for example in missing
+    ]
+    ask_in_batch(run, evaluation, missing, requests)  # many answers: a batch job, the run waits
     for start in range(0, len(missing), INFERENCE_CHUNK):
         check_in(run)
         chunk = missing[start : start + INFERENCE_CHUNK]
-        requests = [
-            Request(messages_for(version, example.input), temperature=run.temperature, max_tokens=max_tokens)
-            for example in chunk
-        ]
         completions = complete_batch(
-            requests,
+            requests[start : start + INFERENCE_CHUNK],
             provider=run.primary_provider,
             model=run.primary_model,
             run=run,

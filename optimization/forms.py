@@ -113,6 +113,9 @@ class RunForm(forms.ModelForm):
         help_text="Empty: the production version, else the latest one a person wrote.",
     )
     field_order = ["dataset", "prompt", "version"]
+    # An empty box, or a form from before the box existed, means the field's default: no screening, races as the
+    # default does, no batch prediction.
+    OPTIONAL_PARAMETERS = ("screen_factor", "race_from", "batch_from")
 
     class Meta:
         model = Run
@@ -136,25 +139,18 @@ class RunForm(forms.ModelForm):
             field.label_from_instance = (lambda o: f"{o.team} · {o}") if several_teams else str
             if name not in self.initial and field.queryset.count() == 1:
                 self.initial[name] = field.queryset.get().pk
-        self.fields["screen_factor"].required = False
-        self.fields["race_from"].required = False
+        for name in self.OPTIONAL_PARAMETERS:
+            self.fields[name].required = False
 
     def clean_metric_options(self):
         """An empty box is no options."""
         return {} if self.cleaned_data["metric_options"] is None else self.cleaned_data["metric_options"]
 
-    def clean_screen_factor(self):
-        """An empty box, or a form from before the box existed, is no screening."""
-        value = self.cleaned_data["screen_factor"]
-        return Run._meta.get_field("screen_factor").get_default() if value is None else value
-
-    def clean_race_from(self):
-        """An empty box, or a form from before the box existed, races as the default does."""
-        value = self.cleaned_data["race_from"]
-        return Run._meta.get_field("race_from").get_default() if value is None else value
-
     def clean(self):
         data = super().clean()
+        for name in self.OPTIONAL_PARAMETERS:
+            if name in data and data[name] is None:
+                data[name] = Run._meta.get_field(name).get_default()
         if "metric" in data and "metric_options" in data:  # beside its box, before the confirm page
             try:
                 metrics.check_options(data["metric"], data["metric_options"])

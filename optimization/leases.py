@@ -24,7 +24,7 @@ def claim(run_id):
     """Take the run for one step if it is active and nobody holds it. Returns (run, token) or (None, None)."""
     now, token = timezone.now(), uuid.uuid4().hex
     claimed = (
-        Run.objects.filter(pk=run_id, status__in=Run.ACTIVE)
+        Run.objects.filter(pk=run_id, status__in=Run.CLAIMABLE)
         .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
         .update(
             lease_token=token,
@@ -76,4 +76,4 @@ def record(run, token, status, step, **fields):
             StepTiming.objects.create(run=run, step=done, iteration=run.iteration, outcome=status, seconds=seconds)
         if written == 1 and run.status not in Run.ACTIVE:
             webhook_events.run_ended(run)  # sent once the run's end is committed
-    return written == 1 and run.status in Run.ACTIVE
+    return written == 1 and run.status in Run.CLAIMABLE

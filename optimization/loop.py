@@ -33,6 +33,7 @@ from promptopt.errors import PromptOptError
 from . import meta_model
 from .answers import compare, evaluation_of, infer, mean, score, scores_by_example, selected_examples
 from .baseline import constant_answer
+from .batch_prediction import WaitingForBatchJob
 from .budget import budget_left, budget_spent
 from .leases import RunCancelled, claim, record
 from .llm import LLMError, Request, complete_batch
@@ -360,6 +361,8 @@ def run_next_step(run_id):
         next_step = STEPS[step](run)
     except RunCancelled:
         return record(run, token, RunStatus.CANCELLED, step, stop_reason="Cancelled.")
+    except WaitingForBatchJob:  # the job's check queues the step again
+        return record(run, token, RunStatus.WAITING, step)
     except (PromptOptError, LLMError) as exc:
         return record(run, token, RunStatus.FAILED, step, last_error=f"{Step(step).label}: {exc.message}")
     except Exception as exc:

@@ -19,6 +19,7 @@ from .parameters import (  # noqa: F401 (the migrations name the validators and 
     validate_metric_options,
     validate_number,
 )
+from .states import RunStatus, Step
 
 
 class Prompt(models.Model):
@@ -110,28 +111,11 @@ class PromptVersion(models.Model):
             super().save(*args, **kwargs)
 
 
-class RunStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-    CANCELLED = "cancelled", "Cancelled"
-
-
-class Step(models.TextChoices):
-    PRIMARY_INFERENCE = "primary_inference", "1. Primary inference"
-    EVALUATION = "evaluation", "2. Evaluation"
-    OPTIMIZER = "optimizer", "3. Optimizer"
-    REFINED_INFERENCE = "refined_inference", "4. Refined inference"
-    SECOND_EVALUATION = "second_evaluation", "5. Second evaluation"
-    FINAL_TEST = "final_test", "Test-split comparison"
-    DONE = "done", "Done"
-
-
 class Run(models.Model):
     """One optimization of a prompt on a dataset. Its state lives here, so any worker can resume it."""
 
-    ACTIVE = (RunStatus.QUEUED, RunStatus.RUNNING)
+    ACTIVE = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.WAITING)
+    CLAIMABLE = (RunStatus.QUEUED, RunStatus.RUNNING)  # a waiting run is queued again by its batch job's check
 
     team = models.ForeignKey("promptopt.Team", on_delete=models.CASCADE, related_name="runs")
     dataset = models.ForeignKey("datasets.Dataset", on_delete=models.PROTECT, related_name="runs")
@@ -148,7 +132,7 @@ class Run(models.Model):
         "primary_provider", "primary_model", "optimizer_provider", "optimizer_model", "metric", "metric_options",
         "strategy", "target", "patience", "max_iterations", "candidates_per_iteration", "screen_factor",
         "race_from", "examples_per_split", "max_llm_calls", "max_tokens", "max_cost", "temperature", "seed",
-        "use_cache",
+        "use_cache", "batch_from",
     )
     primary_provider = models.CharField(
         max_length=20, choices=provider_choices, default=default_provider,
@@ -217,6 +201,12 @@ class Run(models.Model):
     )
     use_cache = models.BooleanField(
         default=True, help_text="Reuse answers already paid for (same prompt, model and settings)."
+    )
+    batch_from = models.PositiveIntegerField(
+        default=0, validators=between(0, 1_000_000),
+        help_text="On Vertex AI: an inference step with at least this many answers to ask for (not in the cache) "
+                  "asks them in one batch prediction job, at the batch price (half the online one for Gemini), and "
+                  "the run waits for the job without holding a worker; 0: always online.",
     )
     estimated_calls = models.PositiveIntegerField(default=0)
     # Validation answers racing did not ask for: those of the candidates dropped early.
@@ -439,3 +429,6 @@ class AuditEntry(models.Model):
 
     def delete(self, *args, **kwargs):
         raise ValidationError("The audit log is append-only.")
+
+
+from .batch_prediction.models import BatchJob  # noqa: E402, F401  (its own module; the app's model)

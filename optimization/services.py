@@ -11,8 +11,10 @@ from promptopt.teams.access import require_role
 from promptopt.teams.models import Role
 
 from . import metrics
+from .batch_prediction.services import stop_jobs_of
 from .models import INT32, Prompt, PromptVersion, Run, RunStatus
 from .prompting import prompt_file
+from .queue import enqueue_step
 from .strategies import registry as strategies
 
 
@@ -135,8 +137,6 @@ def run_create(*, dataset, start_version, created_by=None, enqueue=True, **param
         **params,
     )
     if enqueue:
-        from .tasks import enqueue_step
-
         transaction.on_commit(lambda: enqueue_step(run.pk))
     return run
 
@@ -150,5 +150,9 @@ def run_cancel(*, run, by=None):
     Run.objects.filter(pk=run.pk, status=RunStatus.QUEUED, lease_until__isnull=True).update(
         status=RunStatus.CANCELLED, stop_reason="Cancelled before it started.", finished_at=timezone.now()
     )
+    Run.objects.filter(pk=run.pk, status=RunStatus.WAITING).update(
+        status=RunStatus.CANCELLED, stop_reason="Cancelled while waiting for a batch job.", finished_at=timezone.now()
+    )
+    transaction.on_commit(lambda: stop_jobs_of(run))  # Vertex AI is asked to cancel them
     run.refresh_from_db()
     return run

@@ -5,14 +5,11 @@ from datetime import timedelta
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from django_q.tasks import async_task
 
 from . import loop
+from .batch_prediction.services import check_lost_jobs
 from .models import Run
-
-
-def enqueue_step(run_id):
-    async_task("optimization.tasks.run_step", run_id, task_name=f"run {run_id}", group="runs")
+from .queue import enqueue_step
 
 
 def run_step(run_id):
@@ -30,7 +27,7 @@ def recover_stalled_runs(starting=False):
     or finds the work already done."""
     now = timezone.now()
     quiet = now if starting else now - timedelta(minutes=2)
-    stale = Run.objects.filter(status__in=Run.ACTIVE).filter(
+    stale = Run.objects.filter(status__in=Run.CLAIMABLE).filter(
         Q(lease_until__lt=now)
         | Q(lease_until__isnull=True, heartbeat_at__lt=quiet)
         | Q(lease_until__isnull=True, heartbeat_at__isnull=True, created_at__lt=quiet)
@@ -38,4 +35,5 @@ def recover_stalled_runs(starting=False):
     ids = list(stale.values_list("pk", flat=True))
     for run_id in ids:
         enqueue_step(run_id)
+    check_lost_jobs()  # a waiting run is in no worker's hands: its job's checks resume it
     return ids

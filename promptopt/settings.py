@@ -386,6 +386,10 @@ VERTEX_MODEL = _text("VERTEX_MODEL", "gemini-2.5-flash")
 VERTEX_CONCURRENCY = _number("VERTEX_CONCURRENCY", 16, minimum=1)
 VERTEX_BASE_URL = _text("VERTEX_BASE_URL", "")  # tests or a proxy; empty: Google's endpoint
 VERTEX_ACCESS_TOKEN = _text("VERTEX_ACCESS_TOKEN", "")  # a static OAuth token; empty: ADC
+# Batch prediction (a run's batch_from): the share of the online price a batch job's answers cost (Gemini's is half),
+# and how often a worker asks Vertex AI whether a job is done.
+VERTEX_BATCH_PRICE_SHARE = _number("VERTEX_BATCH_PRICE_SHARE", 0.5, cast=float, minimum=0)
+VERTEX_BATCH_POLL_SECONDS = _number("VERTEX_BATCH_POLL_SECONDS", 60, minimum=1)
 LLM_TIMEOUT = _number("LLM_TIMEOUT", 60.0, cast=float, minimum=0.1)
 LLM_RETRY_INITIAL_DELAY = _number("LLM_RETRY_INITIAL_DELAY", 1.0, cast=float, minimum=0)
 LLM_RETRY_MAX_DELAY = _number("LLM_RETRY_MAX_DELAY", 30.0, cast=float, minimum=0)

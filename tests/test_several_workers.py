@@ -25,7 +25,10 @@ from tests.test_monitoring import TEST_REDIS, redis_is_up
 from tests.test_worker import _database_url, result_of
 
 ROOT = Path(__file__).resolve().parent.parent
-CONCURRENCY = 2  # calls in flight per worker: at most this many are sent again when one is killed
+CONCURRENCY = 2  # calls in flight per worker
+# A killed worker's answers not yet written are sent again: those in flight and the group it was writing (the pool
+# keeps sending while a group is written, optimization/llm/batch.py), at most twice the calls in flight.
+UNWRITTEN_AT_MOST = 2 * CONCURRENCY
 
 pytestmark = [
     pytest.mark.slow,
@@ -152,6 +155,6 @@ def test_two_workers_on_redis_one_killed_mid_step_every_run_finishes_once(datase
     for calm, shared in zip(undisturbed, runs):
         assert result_of(shared) == result_of(calm)  # status, iterations, best prompt, test scores
         assert rows_of(shared) == rows_of(calm)  # no row twice: iterations, evaluations, answers, paid calls
-    # Only the calls in flight at the kill were sent again; everything answered before it was not paid twice.
-    assert 0 <= sent_disturbed - sent_undisturbed <= CONCURRENCY, (sent_disturbed, sent_undisturbed)
+    # Only the answers not yet written at the kill were asked again; everything written before it was not paid twice.
+    assert 0 <= sent_disturbed - sent_undisturbed <= UNWRITTEN_AT_MOST, (sent_disturbed, sent_undisturbed)
     assert not Prediction.objects.values("evaluation", "example").annotate(n=Count("id")).filter(n__gt=1).exists()

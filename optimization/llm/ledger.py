@@ -11,14 +11,15 @@ _MILLION = Decimal(1_000_000)
 _MICRODOLLAR = Decimal("0.000001")  # LLMCall.cost keeps six decimals
 
 
-def cost(model, input_tokens, output_tokens):
-    """USD from settings.LLM_PRICES (per million input and output tokens); unknown models cost 0."""
+def cost(model, input_tokens, output_tokens, price_share=1):
+    """USD from settings.LLM_PRICES (per million input and output tokens); unknown models cost 0.
+    `price_share`: the share of those prices paid, e.g. 0.5 for Vertex AI's batch prediction."""
     input_price, output_price = settings.LLM_PRICES.get(model, (0, 0))
     total = Decimal(str(input_price)) * input_tokens + Decimal(str(output_price)) * output_tokens
-    return (total / _MILLION).quantize(_MICRODOLLAR)
+    return (total * Decimal(str(price_share)) / _MILLION).quantize(_MICRODOLLAR)
 
 
-def record(entries, *, provider, run, iteration, purpose):
+def record(entries, *, provider, run, iteration, purpose, price_share=1):
     """Write one row per (model, Completion) in one bulk insert. Cached answers cost nothing."""
     LLMCall.objects.bulk_create(
         [
@@ -31,7 +32,9 @@ def record(entries, *, provider, run, iteration, purpose):
                 input_tokens=completion.input_tokens,
                 output_tokens=completion.output_tokens,
                 latency_ms=round(completion.latency * 1000),
-                cost=0 if completion.cached else cost(model, completion.input_tokens, completion.output_tokens),
+                cost=0 if completion.cached else cost(
+                    model, completion.input_tokens, completion.output_tokens, price_share
+                ),
                 cached=completion.cached,
             )
             for model, completion in entries

@@ -6,6 +6,7 @@ from django.db.models import Count, Q
 
 from datasets.models import Split
 
+from ..batch_prediction.services import waiting_words
 from ..models import Evaluation, RunStatus, Step
 from ..selectors import overfitting_gap
 from ..statistics import Comparison
@@ -27,6 +28,8 @@ def progress_words(run):
             return (f"Iterations done ({run.stop_reason}). Now scoring the start, the best version and the "
                     "constant-answer baseline on the test split.")
         return f"Iteration {run.iteration} of at most {run.max_iterations}: step {run.get_step_display()}."
+    if run.status == RunStatus.WAITING:
+        return waiting_words(run)
     if run.status == RunStatus.SUCCEEDED:
         return f"Finished. {run.stop_reason} {verdict_headline(run)}".rstrip()
     if run.status == RunStatus.CANCELLED:

@@ -34,17 +34,22 @@ def openai_server(settings, fast_retries):
 
 @pytest.fixture
 def vertex_server(settings, fast_retries, monkeypatch):
+    with VertexServer() as server:
+        use_vertex_server(server, settings, monkeypatch)
+        yield server
+
+
+def use_vertex_server(server, settings, monkeypatch):
+    """Point the vertex provider at `server`, as project test-project in us-central1."""
     # The SDK reads GOOGLE_* variables (API key, project, base URL): none of the machine's may leak in.
     for name in [name for name in os.environ if name.startswith("GOOGLE_")]:
         monkeypatch.delenv(name)
-    with VertexServer() as server:
-        settings.VERTEX_BASE_URL = server.url
-        settings.VERTEX_ACCESS_TOKEN = "test"
-        settings.VERTEX_PROJECT = "test-project"
-        settings.VERTEX_LOCATION = "us-central1"
-        settings.VERTEX_MODEL = "gemini-2.5-flash"
-        settings.VERTEX_CONCURRENCY = 4
-        yield server
+    settings.VERTEX_BASE_URL = server.url
+    settings.VERTEX_ACCESS_TOKEN = "test"
+    settings.VERTEX_PROJECT = "test-project"
+    settings.VERTEX_LOCATION = "us-central1"
+    settings.VERTEX_MODEL = "gemini-2.5-flash"
+    settings.VERTEX_CONCURRENCY = 4
 
 
 @pytest.fixture

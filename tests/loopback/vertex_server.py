@@ -41,10 +41,18 @@ class VertexServer(LoopbackServer):
             status, message = ERRORS[outcome]
             error = {"code": outcome, "message": message, "status": status}
             return web.json_response({"error": error}, status=outcome, headers={"Retry-After": "0"})
+        return web.json_response(self.response_to(body, model=request.path.rsplit("/", 1)[-1].split(":")[0]))
+
+    def text_for(self, body):
+        """The answer's text: the last user part, echoed."""
         last = [c for c in body["contents"] if c["role"] == "user"][-1]["parts"][-1]["text"]
-        text = f"echo: {last}"
         if body.get("generationConfig", {}).get("responseMimeType") == "application/json":
-            text = json.dumps({"echo": last})
+            return json.dumps({"echo": last})
+        return f"echo: {last}"
+
+    def response_to(self, body, model):
+        """A GenerateContentResponse to a GenerateContentRequest, as REST JSON."""
+        text = self.text_for(body)
         turns = [*body["contents"], body.get("systemInstruction", {"parts": []})]
         prompt_tokens = sum(len(part["text"].split()) for turn in turns for part in turn["parts"])
         output_tokens = len(text.split())
@@ -55,12 +63,10 @@ class VertexServer(LoopbackServer):
         }
         if self.thoughts_tokens:
             usage["thoughtsTokenCount"] = self.thoughts_tokens
-        return web.json_response(
-            {
-                "candidates": [
-                    {"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP", "index": 0}
-                ],
-                "usageMetadata": usage,
-                "modelVersion": request.path.rsplit("/", 1)[-1].split(":")[0],
-            }
-        )
+        return {
+            "candidates": [
+                {"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP", "index": 0}
+            ],
+            "usageMetadata": usage,
+            "modelVersion": model,
+        }

@@ -5,6 +5,7 @@ a ready OAuth token instead (it is not refreshed), and VERTEX_BASE_URL points th
 tests use both to talk to a server on loopback.
 """
 
+import contextlib
 import time
 
 import google.auth.exceptions
@@ -30,7 +31,7 @@ def concurrency():
 
 
 def complete(request, model):
-    system, contents = _contents(request.messages)
+    system, contents = contents_of(request.messages)
     structured = {}
     if request.schema is not None:
         structured = {"response_mime_type": "application/json", "response_schema": request.schema}
@@ -41,10 +42,17 @@ def complete(request, model):
         automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
         **structured,
     )
-    client = _client()
     started = time.perf_counter()
+    with sdk_errors():
+        response = client().models.generate_content(model=model, contents=contents, config=config)
+    return completion_of(response, time.perf_counter() - started)
+
+
+@contextlib.contextmanager
+def sdk_errors():
+    """What the SDK raises, as an LLMError that says whether asking again can help."""
     try:
-        response = client.models.generate_content(model=model, contents=contents, config=config)
+        yield
     except errors.APIError as error:
         raise _api_error(error) from error
     except httpx2.TimeoutException as error:
@@ -53,7 +61,10 @@ def complete(request, model):
         raise LLMError(f"Could not reach Vertex AI: {error}", retryable=True) from error
     except google.auth.exceptions.GoogleAuthError as error:
         raise LLMError(f"Google credentials: {error}", retryable=False) from error
-    latency = time.perf_counter() - started
+
+
+def completion_of(response, latency):
+    """The Completion in a GenerateContentResponse (online, or one line of a batch job's output)."""
     if not response.candidates:
         blocked = response.prompt_feedback and response.prompt_feedback.block_reason
         raise LLMError(f"Vertex AI gave no answer (prompt blocked: {blocked}).", retryable=False)
@@ -70,7 +81,7 @@ def complete(request, model):
     )
 
 
-def _contents(messages):
+def contents_of(messages):
     """Vertex takes the system prompt apart from the turns, and calls the assistant `model`."""
     system = "\n\n".join(m["content"] for m in messages if m["role"] == "system") or None
     contents = [
@@ -83,7 +94,7 @@ def _contents(messages):
     return system, contents
 
 
-def _client():
+def client():
     config = (
         settings.VERTEX_PROJECT or None,
         settings.VERTEX_LOCATION or None,

@@ -12,6 +12,7 @@ from promptopt.errors import PromptOptError
 from promptopt.teams.models import Team
 
 from ... import loop, selectors, services
+from ...batch_prediction.services import wait_in_foreground
 from ...models import Prompt, Run, RunStatus
 from ...statistics import Comparison
 from ...verdict import GAIN, significant
@@ -123,7 +124,7 @@ class Command(BaseCommand):
         stream = getattr(self.stderr, "_out", sys.stderr)
         bar = tqdm(total=run.max_iterations, desc="iterations", unit="it", file=stream, leave=True)
         try:
-            while loop.run_next_step(run.pk):
+            while loop.run_next_step(run.pk) or wait_in_foreground(run.pk):
                 state = Run.objects.values("iteration", "step", "best_score").get(pk=run.pk)
                 bar.n = min(state["iteration"] - 1, run.max_iterations)
                 bar.set_postfix(step=state["step"], best=f"{state['best_score'] or 0:.3f}")
