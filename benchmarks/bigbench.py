@@ -53,7 +53,7 @@ def main(prog, measure, args):
 
 
 def bench_team():
-    from promptopt.models import Team
+    from promptopt.teams.models import Team
 
     return Team.objects.create(name="bench")
 
@@ -70,10 +70,10 @@ def imported(team, name, *, as_name=None, seed=IMPORT_SEED):
 def run_to_the_end(dataset, prompt, *, between_steps=None, **parameters):
     """A run as `optimize` makes it, stepped in the foreground to the end; `between_steps(run, step_done)` is
     called after each step. Exits, naming the run, if it does not succeed."""
-    from optimization import loop, services
+    from optimization import loop, selectors, services
     from optimization.models import Run, RunStatus
 
-    run = services.run_create(dataset=dataset, start_version=services.start_version_of(prompt), enqueue=False,
+    run = services.run_create(dataset=dataset, start_version=selectors.start_version_of(prompt), enqueue=False,
                               **parameters)
     while True:
         step = Run.objects.values_list("step", flat=True).get(pk=run.pk)

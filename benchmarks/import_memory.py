@@ -30,7 +30,7 @@ def write_csv(path):
 def main():
     setup_django()
     from datasets.services import dataset_import
-    from promptopt.models import Team
+    from promptopt.teams.models import Team
 
     team = Team.objects.create(name="bench")
     with tempfile.TemporaryDirectory() as directory:

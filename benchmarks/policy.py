@@ -144,7 +144,7 @@ def run_arm(arm, dataset, prompt, parameters, *, seed, budget, policy_file):
 
 def result_of(task, arm, seed, run):
     """The run's result, and its constant-answer baseline in words."""
-    from optimization.services import run_summary
+    from optimization.selectors import run_summary
 
     summary = run_summary(run)
     calls, _ = calls_of(run)

@@ -68,10 +68,10 @@ class Outcome:
 def optimized(dataset, prompt, parameters, race_from):
     """A run as `optimize` makes it, stepped in the foreground to the end."""
     from datasets.models import Split
-    from optimization import loop, services
+    from optimization import loop, selectors
 
     run = bigbench.run_to_the_end(dataset, prompt, race_from=race_from, **parameters)
-    summary = services.run_summary(run)
+    summary = selectors.run_summary(run)
     calls, paid = calls_of(run)
     label = f"loop, racing from {race_from}" if race_from else "loop, no racing"
     words = run.verdict
@@ -115,10 +115,10 @@ def grid(dataset, prompt, parameters):
     """Every grid prompt answers validation through the loop's inference and scoring, under a run of its own (for
     the ledger); the best of them on validation answers test."""
     from datasets.models import Split
-    from optimization import loop, services
+    from optimization import loop, racing, selectors, services
     from optimization.models import PromptVersion, RunStatus
 
-    run = services.run_create(dataset=dataset, start_version=services.start_version_of(prompt), enqueue=False,
+    run = services.run_create(dataset=dataset, start_version=selectors.start_version_of(prompt), enqueue=False,
                               **parameters)
     run.status = RunStatus.RUNNING
     run.save(update_fields=["status"])
@@ -132,7 +132,7 @@ def grid(dataset, prompt, parameters):
         versions.append((loop.score(run, loop.infer(run, version, Split.VALIDATION)), version))
     # The top validation score, the shorter prompt on a tie. Not the loop's paired tie rule: on a few examples it
     # cannot tell most prompts apart, and would pick the shortest of nearly all of them instead of the best.
-    best_validation, best = max(versions, key=lambda pair: (pair[0], -loop.prompt_length(pair[1])))
+    best_validation, best = max(versions, key=lambda pair: (pair[0], -racing.prompt_length(pair[1])))
     loop.infer(run, best, Split.TEST)
     best_test = loop.score(run, loop.evaluation_of(run, best, Split.TEST))
     run.status = RunStatus.SUCCEEDED

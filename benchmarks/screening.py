@@ -108,12 +108,12 @@ def measure(args):
 
 def screened_run(dataset, prompt, settings):
     """The screened run, its rejections read after each proposal and scored anyway once it is over."""
-    from optimization import services
+    from optimization import selectors, services
     from optimization.models import RunStatus, Step
 
     # A run of its own for what is asked and scored outside the screened run, so that run's ledger and scores stay
     # its own (and its forest does not learn from the rejected candidates' scores while it runs).
-    probe = services.run_create(dataset=dataset, start_version=services.start_version_of(prompt), enqueue=False,
+    probe = services.run_create(dataset=dataset, start_version=selectors.start_version_of(prompt), enqueue=False,
                                 **settings)
     probe.status = RunStatus.RUNNING
     probe.save(update_fields=["status"])
@@ -139,7 +139,8 @@ def rejected_in(run, probe):
     """The candidates proposed in the run's current iteration and not kept: the strategy asked again with the
     situation the loop gave it (the optimizer's answers from the cache, accounted to the probe run)."""
     from optimization import loop
-    from optimization.strategies import OptimizerError, strategy_for
+    from optimization.strategies import OptimizerError
+    from optimization.strategies.registry import strategy_for
 
     iteration = loop.this_iteration(run)
     kept = list(iteration.candidates.all())
@@ -186,7 +187,7 @@ def score_anyway(probe, candidate):
 
 
 def arm_of(label, run, iterations=()):
-    from optimization.services import run_summary
+    from optimization.selectors import run_summary
 
     summary = run_summary(run)
     scored = sum(iteration.candidates.count() for iteration in run.iterations.all())

@@ -94,7 +94,7 @@ def promoted_prompt():
     from optimization.models import PromptVersion
     from optimization.reviews import review_approve, review_request, version_promote
     from optimization.services import prompt_create
-    from promptopt.models import ApiToken, Membership, Role, Team
+    from promptopt.teams.models import ApiToken, Membership, Role, Team
 
     team = Team.objects.create(name="Bench team")
     people = []

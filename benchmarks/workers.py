@@ -80,7 +80,7 @@ def setup_django():
 
 def sports_dataset():
     from datasets.services import dataset_import
-    from promptopt.models import Team
+    from promptopt.teams.models import Team
 
     task = json.loads((ROOT / "data" / "bigbench" / "sports_understanding.json").read_text())
     task["examples"] = task["examples"][:60]

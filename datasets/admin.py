@@ -5,10 +5,10 @@ from django.db import transaction
 from django.shortcuts import redirect, render
 from django.urls import path
 
-from promptopt.admin import TeamScopedAdmin
 from promptopt.errors import InUse, NotAllowed, PromptOptError
-from promptopt.models import Role, Team
-from promptopt.teams import teams_where
+from promptopt.teams.access import teams_where
+from promptopt.teams.admin import TeamScopedAdmin
+from promptopt.teams.models import Role, Team
 
 from .models import Dataset, Example
 from .services import dataset_delete, dataset_import

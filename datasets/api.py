@@ -9,17 +9,12 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from promptopt.api_auth import (
-    ApiConventions,
-    TeamField,
-    choice_param,
-    documented,
-    get_scoped,
-    in_team_param,
-    valid_input,
-)
+from promptopt.api.conventions import ApiConventions, valid_input
+from promptopt.api.errors import documented
+from promptopt.api.parameters import choice_param
+from promptopt.api.scoping import TeamField, get_scoped, in_team_param
 from promptopt.errors import PromptOptError
-from promptopt.teams import scoped
+from promptopt.teams.access import scoped
 
 from .models import Dataset, Example, Split
 from .readers import DatasetFileError

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from django import forms
 
-from promptopt.teams import ScopedChoiceField, teams_of
+from promptopt.teams.access import ScopedChoiceField, teams_of
 
 from .readers import READERS, DatasetFileError, Header, detect_format
 from .services import INT32

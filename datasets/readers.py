@@ -35,7 +35,9 @@ _UNSTORABLE_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
 
 
 class DatasetFileError(PromptOptError):
-    pass
+    """A file (or an import's options) that cannot be read into examples; the message says where and why."""
+
+    code = "invalid_file"
 
 
 @dataclass

@@ -17,10 +17,11 @@ from django.utils import timezone
 from google.api_core.exceptions import NotFound as NotInBucket
 
 from promptopt.errors import InUse
-from promptopt.models import Role
-from promptopt.teams import require_role
+from promptopt.teams.access import require_role
+from promptopt.teams.models import Role
 
 from .models import Dataset, Example, Split
+from .queue import enqueue_import
 from .readers import READERS, DatasetFileError, Header, detect_format
 
 BATCH_SIZE = 2000
@@ -154,8 +155,6 @@ def file_too_large(filename):
 
 def _queue(dataset, file, kept_path=None):
     """Keep the file for the worker and queue its import once the dataset row is committed."""
-    from .tasks import enqueue_import
-
     file.seek(0)
     name = f"{IMPORTS_DIR}/{uuid.uuid4().hex}{os.path.splitext(dataset.source_filename)[1]}"
     dataset.status = Dataset.Status.IMPORTING

@@ -1,13 +1,7 @@
 """django-q2 entry points of the datasets app: each takes ids, and calls one service."""
 
-from django_q.tasks import async_task
-
+from .queue import enqueue_import
 from .services import dataset_import_queued, imports_stalled, pending_uploads_expire
-
-
-def enqueue_import(dataset_id):
-    async_task("datasets.tasks.import_dataset", dataset_id, task_name=f"import dataset {dataset_id}",
-               group="imports")
 
 
 def import_dataset(dataset_id):

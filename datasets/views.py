@@ -13,9 +13,9 @@ from django.views.decorators.http import require_POST
 from django_htmx.http import HttpResponseClientRefresh
 
 from promptopt.errors import InUse, PromptOptError
-from promptopt.models import Role
-from promptopt.teams import may, require_role, scoped, scoped_or_404, teams_of
-from promptopt.views import is_htmx, member_view, page_of, render_page
+from promptopt.pages import is_htmx, member_view, page_of, render_page
+from promptopt.teams.access import may, require_role, scoped, scoped_or_404, teams_of
+from promptopt.teams.models import Role
 
 from .forms import UploadForm, preview
 from .models import Dataset, Split

@@ -3,9 +3,9 @@ from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 from django.utils.html import format_html
 
-from promptopt.admin import TeamScopedAdmin
 from promptopt.errors import NotAllowed, PromptOptError
-from promptopt.models import Role
+from promptopt.teams.admin import TeamScopedAdmin
+from promptopt.teams.models import Role
 
 from . import reviews
 from .models import (
@@ -24,21 +24,21 @@ from .models import (
 from .services import prompt_create
 
 
-def review_action(transition, description):
+def review_action(transition):
     """An admin action that moves each selected version through the review workflow's own function, which checks
     the role in the version's team and that nobody reviews their own."""
 
     def action(modeladmin, request, queryset):
         for version in queryset.select_related("prompt__team"):
             try:
-                transition(version=version, by=request.user, comment="From the admin.")
+                transition.call(version=version, by=request.user, comment="From the admin.")
             except PromptOptError as exc:
                 modeladmin.message_user(request, exc.message, messages.ERROR)
             else:
                 modeladmin.message_user(request, f"{version}: {version.get_status_display()}.", messages.SUCCESS)
 
-    action.__name__ = transition.__name__
-    action.short_description = description
+    action.__name__ = transition.call.__name__
+    action.short_description = transition.admin
     action.allowed_permissions = ("review",)
     return action
 
@@ -101,10 +101,7 @@ class PromptVersionAdmin(TeamScopedAdmin):
     list_select_related = ["prompt", "parent__prompt", "created_by", "created_by_run"]
     readonly_fields = ["number", "launched_by", "predicted_score", "created_at", "new_version"]
     actions = [
-        review_action(reviews.review_request, "Request review of the selected versions"),
-        review_action(reviews.review_approve, "Approve the selected versions"),
-        review_action(reviews.version_promote, "Promote the selected version to production"),
-        review_action(reviews.version_rollback, "Roll back to the selected version"),
+        *(review_action(transition) for transition in reviews.TRANSITIONS if transition.admin),
     ]
 
     def has_review_permission(self, request):

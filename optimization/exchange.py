@@ -11,8 +11,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from promptopt.errors import PromptOptError
-from promptopt.models import Role
-from promptopt.teams import require_role
+from promptopt.teams.access import require_role
+from promptopt.teams.models import Role
 
 from .models import AuditEntry, Evaluation, Prompt, PromptVersion, VersionStatus
 

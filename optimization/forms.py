@@ -7,12 +7,12 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 
 from datasets.models import Dataset
 from promptopt.errors import PromptOptError
-from promptopt.teams import ScopedChoiceField, scoped, teams_of
+from promptopt.teams.access import ScopedChoiceField, scoped, teams_of
 
 from . import metrics
 from .models import Prompt, Run
 from .prompting import prompt_file
-from .services import start_version_of
+from .selectors import start_version_of
 
 TEXTAREA = {"rows": 6, "spellcheck": "false"}
 

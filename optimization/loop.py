@@ -14,52 +14,39 @@ Each step reads what it needs from the database and writes what it produced ther
 a crash without doing its work twice: inference only asks for the answers still missing (and finished LLM calls
 come back from the cache), scoring only fills what is empty, and the step moves on in the same transaction that
 records its result. `run_next_step` claims the run with a lease before a step, so two workers never run one run.
+
+The machinery the steps stand on has modules of its own: `answers.py` (which examples, asking for the missing
+answers, scoring, comparing), `racing.py` (slices, dropping a candidate behind, the winner), `budget.py` (the
+caps) and `leases.py` (claiming a run, renewing the lease, recording a step).
 """
 
 import logging
 import random
-import uuid
-from datetime import timedelta
 
-from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Q
-from django.db.models.functions import Coalesce
+from django.db.models import Count
 from django.utils import timezone
 
-from datasets.models import Example, Split
-from optimization.webhooks import events as webhook_events
+from datasets.models import Split
 from promptopt.errors import PromptOptError
 
-from . import meta_model, metrics
+from . import meta_model
+from .answers import compare, evaluation_of, infer, mean, score, scores_by_example, selected_examples
 from .baseline import constant_answer
 from .batch_prediction import WaitingForBatchJob
-from .batch_prediction.services import ask_in_batch
-from .llm import LLMError, Request, complete_batch, usage_for
-from .models import Evaluation, Iteration, Prediction, PromptVersion, Run, RunStatus, Step, StepTiming, VersionStatus
-from .prompting import answer_token_budget, messages_for
-from .spread import is_constant, spread_of
-from .statistics import behind_p_value, compare_paired
-from .strategies import Candidate, Failure, OptimizerError, Situation, StopOptimizing, strategy_for
+from .budget import budget_left, budget_spent
+from .leases import RunCancelled, claim, record
+from .llm import LLMError, Request, complete_batch
+from .models import Evaluation, Iteration, Prediction, PromptVersion, RunStatus, Step, VersionStatus
+from .racing import IMPROVEMENT, drop_if_behind, pick_winner, race_order, race_slices
+from .strategies import Candidate, Failure, OptimizerError, Situation, StopOptimizing
+from .strategies.registry import strategy_for
 from .verdict import Side, judge
 
 log = logging.getLogger("promptopt.loop")
 
-INFERENCE_CHUNK = 32  # answers asked for between two checks for cancellation and lease renewals
 FAILURES_SHOWN = 5
 OPTIMIZER_TEMPERATURE = 0.7
-IMPROVEMENT = 1e-9
-# Racing drops a candidate when the one-sided paired test on the examples it has answered says it is behind the
-# best at this level. It decides only where to spend answers, never what is claimed (the test split does that), so
-# it is lenient, as in CAPO (Zehle et al., 2025, alpha 0.2): on a first slice of 10 right/wrong answers, 3 discordant
-# pairs all in the best's favour (p = 0.125), or 4 of 5 (p = 0.19), drop it.
-RACE_ALPHA = 0.2
-# Candidates the two-sided paired test cannot tell from the top one at this level tie with it (the shorter wins).
-TIE_ALPHA = 0.05
-
-
-class RunCancelled(Exception):
-    pass
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -71,13 +58,13 @@ def primary_inference(run):
     stop = budget_spent(run)
     if stop:
         return finish_iterating(run, stop)
-    infer(run, current_best(run), Split.VALIDATION)
+    infer(run, run.best_or_start(), Split.VALIDATION)
     return Step.EVALUATION
 
 
 def evaluation(run):
     """2. Score those answers. Reaching the target before optimizing anything is a result too."""
-    best = current_best(run)
+    best = run.best_or_start()
     run.best_score = score(run, evaluation_of(run, best, Split.VALIDATION))
     run.best_version = best
     if run.best_score >= run.target:
@@ -107,7 +94,7 @@ def optimizer(run):
     predicted = {}
     if run.screen_factor > 1:  # proposed screen_factor times too many: keep those the meta-model predicts best
         candidates, predicted = meta_model.shortlist(run, situation.history, candidates, run.candidates_per_iteration)
-    best = current_best(run)
+    best = run.best_or_start()
     with transaction.atomic():
         for candidate in candidates:
             iteration.candidates.add(
@@ -135,7 +122,7 @@ def refined_inference(run):
     stop = budget_spent(run, upcoming_calls=len(candidates) * len(examples))
     if stop:
         return finish_iterating(run, stop)
-    best = scores_by_example(run, evaluation_of(run, current_best(run), Split.VALIDATION))
+    best = scores_by_example(run, evaluation_of(run, run.best_or_start(), Split.VALIDATION))
     racing = [c for c in candidates if not evaluation_of(run, c, Split.VALIDATION).raced_out]
     for size in race_slices(run.race_from, len(examples)):
         for candidate in racing:
@@ -181,7 +168,7 @@ def second_evaluation(run):
 def final_test(run):
     """The start, the best version and the constant-answer baseline on the held-out test split, compared example
     by example. The best becomes a candidate only if the verdict (optimization.verdict) offers it."""
-    start, best = run.start_version, current_best(run)
+    start, best = run.start_version, run.best_or_start()
     infer(run, start, Split.TEST)
     infer(run, best, Split.TEST)
     baseline = baseline_evaluations(run)
@@ -239,189 +226,8 @@ def finish_iterating(run, reason):
 # What the steps share
 
 
-def current_best(run):
-    return run.best_version or run.start_version
-
-
 def this_iteration(run):
     return Iteration.objects.get(run=run, number=run.iteration)
-
-
-def selected_examples(run, split):
-    """At most `examples_per_split` examples of a split, drawn with the run's seed: the same ones every time."""
-    ids = list(run.dataset.examples.filter(split=split).order_by("position").values_list("id", flat=True))
-    chosen = random.Random(f"{run.seed}:{split}").sample(ids, min(run.examples_per_split, len(ids)))
-    return list(Example.objects.filter(id__in=chosen).order_by("position"))
-
-
-def evaluation_of(run, version, split):
-    # A callable default is only evaluated when the row is created, not on every lookup.
-    evaluation, _ = Evaluation.objects.get_or_create(
-        run=run, version=version, split=split,
-        defaults={"iteration": lambda: Iteration.objects.filter(run=run, number=run.iteration).first()},
-    )
-    return evaluation
-
-
-def infer(run, version, split, examples=None):
-    """Ask for the answers of `version` to the examples of `split` (or those given) it has not answered yet in
-    this run."""
-    evaluation = evaluation_of(run, version, split)
-    examples = selected_examples(run, split) if examples is None else examples
-    if not examples:
-        raise PromptOptError(f"The dataset has no {split} examples to run on.")
-    answered = set(evaluation.predictions.values_list("example_id", flat=True))
-    missing = [example for example in examples if example.id not in answered]
-    max_tokens = answer_token_budget(answers_of(run))
-    requests = [
-        Request(messages_for(version, example.input), temperature=run.temperature, max_tokens=max_tokens)
-        for example in missing
-    ]
-    ask_in_batch(run, evaluation, missing, requests)  # many answers: a batch job, the run waits
-    for start in range(0, len(missing), INFERENCE_CHUNK):
-        check_in(run)
-        chunk = missing[start : start + INFERENCE_CHUNK]
-        completions = complete_batch(
-            requests[start : start + INFERENCE_CHUNK],
-            provider=run.primary_provider,
-            model=run.primary_model,
-            run=run,
-            iteration=run.iteration,
-            purpose="inference",
-            use_cache=run.use_cache,
-        )
-        Prediction.objects.bulk_create(
-            [Prediction(evaluation=evaluation, example=e, output=c.text) for e, c in zip(chunk, completions)],
-            ignore_conflicts=True,
-        )
-    return evaluation
-
-
-def answers_of(run):
-    return [example.expected for example in selected_examples(run, Split.TRAIN)]
-
-
-def score(run, evaluation):
-    """Fill the per-example scores of an evaluation and its mean (kept, so scoring again is free)."""
-    if evaluation.score is not None:
-        return evaluation.score
-    predictions = list(evaluation.predictions.select_related("example"))
-    if not predictions:
-        raise PromptOptError(f"{evaluation.label} has no answers on {evaluation.split} to score.")
-    per_example = score_answers(run, predictions)
-    for prediction, value in zip(predictions, per_example):
-        prediction.score = value
-    Prediction.objects.bulk_update(predictions, ["score"])
-    evaluation.score = sum(per_example) / len(per_example)
-    evaluation.spread = spread_of(
-        [p.output for p in predictions], [p.example.expected for p in predictions],
-        [p.example.choices for p in predictions], run.metric_options,
-    )
-    evaluation.constant_answer = is_constant(evaluation.spread)
-    evaluation.save(update_fields=["score", "spread", "constant_answer"])
-    return evaluation.score
-
-
-def race_order(run):
-    """The validation examples in the order a race takes them: shuffled with the run's seed, so a slice is a
-    sample of the split, not its first rows."""
-    examples = selected_examples(run, Split.VALIDATION)
-    random.Random(f"{run.seed}:race").shuffle(examples)
-    return examples
-
-
-def race_slices(first, total):
-    """How many examples each round of a race has answered: first, twice as many, ..., then all."""
-    sizes = []
-    size = first
-    while 0 < size < total:
-        sizes.append(size)
-        size *= 2
-    return sizes + [total]
-
-
-def drop_if_behind(run, candidate, best):
-    """Whether the one-sided paired test on the examples `candidate` has answered puts it behind the best (at
-    RACE_ALPHA); if so, it is scored on those alone and marked as dropped."""
-    evaluation = evaluation_of(run, candidate, Split.VALIDATION)
-    mine = slice_scores(run, evaluation)
-    p_value = behind_p_value([best[e] for e in mine], list(mine.values()), binary=metrics.is_binary(run.metric))
-    if p_value >= RACE_ALPHA:
-        return False
-    evaluation.raced_out = True
-    evaluation.save(update_fields=["raced_out"])
-    score(run, evaluation)
-    return True
-
-
-def pick_winner(run, candidates):
-    """(score, version) of the best candidate, or (None, None). Those the paired test cannot tell from the top
-    one tie with it, and the shortest prompt of them wins: noise alone does not pick a longer prompt. A tied
-    candidate that does not improve on the best so far cannot win in the top one's place."""
-    if not candidates:
-        return None, None
-    scores = {c.pk: scores_by_example(run, evaluation_of(run, c, Split.VALIDATION)) for c in candidates}
-    means = {pk: sum(values.values()) / len(values) for pk, values in scores.items()}
-    top = max(candidates, key=lambda c: (means[c.pk], -c.number))
-    tied = [c for c in candidates if c == top or (
-        means[c.pk] > run.best_score + IMPROVEMENT and not clearly_behind(run, scores[c.pk], scores[top.pk])
-    )]
-    winner = min(tied, key=lambda c: (prompt_length(c), -means[c.pk], c.number))
-    return means[winner.pk], winner
-
-
-def clearly_behind(run, mine, theirs):
-    """Whether the paired test on the examples of `mine` (scores by example) puts them behind `theirs`."""
-    comparison = compare(run, {example: theirs[example] for example in mine}, mine)
-    return comparison.delta < 0 and comparison.p_value is not None and comparison.p_value < TIE_ALPHA
-
-
-def prompt_length(version):
-    return len(version.system_prompt) + len(version.output_instruction) + sum(
-        len(d.get("input", "")) + len(d.get("output", "")) for d in version.demonstrations
-    )
-
-
-def slice_scores(run, evaluation):
-    """The scores of the answers an evaluation has so far, by example, without closing it."""
-    predictions = list(evaluation.predictions.select_related("example"))
-    for prediction, value in zip(predictions, score_answers(run, predictions)):
-        prediction.score = value
-    Prediction.objects.bulk_update(predictions, ["score"])
-    return {p.example_id: p.score for p in predictions}
-
-
-def score_answers(run, predictions):
-    try:
-        return metrics.score(
-            run.metric,
-            [p.output for p in predictions],
-            [p.example.answers for p in predictions],
-            choices=[p.example.choices for p in predictions],
-            options=run.metric_options,
-        )
-    except ValueError as exc:
-        raise PromptOptError(f"The metric {run.metric} cannot score these answers: {exc}") from None
-
-
-def scores_by_example(run, evaluation):
-    score(run, evaluation)
-    return dict(evaluation.predictions.values_list("example_id", "score"))
-
-
-def mean(scores):
-    return sum(scores.values()) / len(scores)
-
-
-def compare(run, before, after):
-    """`after` − `before`, paired on the same examples."""
-    if before.keys() != after.keys():
-        raise PromptOptError("The answers of the versions compared are not for the same examples.")
-    examples = sorted(after)
-    return compare_paired(
-        [before[e] for e in examples], [after[e] for e in examples], binary=metrics.is_binary(run.metric),
-        seed=run.seed,
-    )
 
 
 def baseline_evaluations(run):
@@ -464,7 +270,7 @@ def constant_words(run, version):
 
 def situation_for(run):
     """What the optimizer sees: the current best, every scored prompt so far, failures, and the train split."""
-    best = current_best(run)
+    best = run.best_or_start()
     scored = (
         Evaluation.objects.filter(run=run, split=Split.VALIDATION, score__isnull=False, version__isnull=False)
         .select_related("version")
@@ -539,67 +345,8 @@ def ask_optimizer(run, messages, json_schema=None):
     return completion.text
 
 
-def budget_left(run):
-    """The share of the run's LLM-call budget, its cap or else its estimate, not spent yet."""
-    budget = run.max_llm_calls or run.estimated_calls
-    return max(0.0, 1 - usage_for(run)["llm_calls"] / budget) if budget else 1.0
-
-
-def budget_spent(run, upcoming_calls=0):
-    """Why the run must stop for its budget, or None. `upcoming_calls` is what the next step would ask for."""
-    if not (run.max_llm_calls or run.max_tokens or run.max_cost):
-        return None
-    usage = usage_for(run)
-    if run.max_llm_calls and usage["llm_calls"] + upcoming_calls > run.max_llm_calls:
-        return f"Budget: {usage['llm_calls']} LLM calls made; the limit is {run.max_llm_calls}."
-    if run.max_tokens and usage["tokens"] >= run.max_tokens:
-        return f"Budget: {usage['tokens']} tokens used; the limit is {run.max_tokens}."
-    if run.max_cost and usage["cost"] >= run.max_cost:
-        return f"Budget: ${usage['cost']:.4f} spent; the limit is ${run.max_cost}."
-    return None
-
-
 # ---------------------------------------------------------------------------------------------------------
-# How one step is run: claim the run, do the step, record where it got to
-
-
-def claim(run_id):
-    """Take the run for one step if it is active and nobody holds it. Returns (run, token) or (None, None)."""
-    now, token = timezone.now(), uuid.uuid4().hex
-    claimed = (
-        Run.objects.filter(pk=run_id, status__in=Run.CLAIMABLE)
-        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
-        .update(
-            lease_token=token,
-            lease_until=now + timedelta(seconds=settings.RUN_LEASE_SECONDS),
-            heartbeat_at=now,
-            status=RunStatus.RUNNING,
-            started_at=Coalesce("started_at", now),
-        )
-    )
-    if claimed != 1:
-        return None, None
-    return Run.objects.select_related("start_version__prompt", "best_version", "dataset").get(pk=run_id), token
-
-
-def check_in(run):
-    """Between chunks of work: stop if the run was cancelled, otherwise renew the lease."""
-    now = timezone.now()
-    renewed = Run.objects.filter(pk=run.pk, lease_token=run.lease_token, cancel_requested=False).update(
-        lease_until=now + timedelta(seconds=settings.RUN_LEASE_SECONDS), heartbeat_at=now
-    )
-    if renewed != 1:
-        if Run.objects.filter(pk=run.pk, cancel_requested=True).exists():
-            raise RunCancelled()
-        raise PromptOptError("Another worker took this run over; this one stops.")
-
-
-STATE_FIELDS = [
-    "status", "step", "iteration", "best_version", "best_score", "iterations_without_improvement", "stop_reason",
-    "last_error", "finished_at", "test_start_score", "test_best_score", "test_delta", "ci_low", "ci_high",
-    "p_value", "baseline_delta", "baseline_ci_low", "baseline_ci_high", "baseline_p_value", "verdict", "calls_saved",
-    "lease_token", "lease_until", "heartbeat_at",
-]
+# How one step is run: claim the run (leases.py), do the step, record where it got to
 
 
 def run_next_step(run_id):
@@ -613,36 +360,16 @@ def run_next_step(run_id):
             raise RunCancelled()
         next_step = STEPS[step](run)
     except RunCancelled:
-        return _record(run, token, RunStatus.CANCELLED, step, stop_reason="Cancelled.")
+        return record(run, token, RunStatus.CANCELLED, step, stop_reason="Cancelled.")
     except WaitingForBatchJob:  # the job's check queues the step again
-        return _record(run, token, RunStatus.WAITING, step)
+        return record(run, token, RunStatus.WAITING, step)
     except (PromptOptError, LLMError) as exc:
-        return _record(run, token, RunStatus.FAILED, step, last_error=f"{Step(step).label}: {exc.message}")
+        return record(run, token, RunStatus.FAILED, step, last_error=f"{Step(step).label}: {exc.message}")
     except Exception as exc:
         log.exception("Run %s failed in step %s", run_id, step)
-        return _record(
+        return record(
             run, token, RunStatus.FAILED, step,
             last_error=f"{Step(step).label}: an internal error ({type(exc).__name__}: {exc}). "
             "Its traceback is in the worker's log.",
         )
-    return _record(run, token, run.status, next_step)
-
-
-def _record(run, token, status, step, **fields):
-    """Write the run's new state, if this worker still holds it, and free it for the next step."""
-    done, claimed_at = run.step, run.heartbeat_at  # the step just run; the claim's time (check_in renews the row)
-    run.status, run.step = status, step
-    for name, value in fields.items():
-        setattr(run, name, value)
-    if status in (RunStatus.FAILED, RunStatus.CANCELLED):
-        run.finished_at = timezone.now()
-    run.lease_token, run.lease_until, run.heartbeat_at = "", None, timezone.now()
-    with transaction.atomic():
-        values = {name: getattr(run, name) for name in STATE_FIELDS}
-        written = Run.objects.filter(pk=run.pk, lease_token=token).update(**values)
-        if written == 1:
-            seconds = (run.heartbeat_at - claimed_at).total_seconds()
-            StepTiming.objects.create(run=run, step=done, iteration=run.iteration, outcome=status, seconds=seconds)
-        if written == 1 and run.status not in Run.ACTIVE:
-            webhook_events.run_ended(run)  # sent once the run's end is committed
-    return written == 1 and run.status in Run.CLAIMABLE
+    return record(run, token, run.status, next_step)

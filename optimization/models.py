@@ -1,16 +1,25 @@
 """Prompts and their versions, optimization runs and what they measured, and the LLM call log and cache."""
 
-import math
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MinValueValidator
 from django.db import models, transaction
 from django.db.models import F, Q
 
-from . import metrics
-from .strategies import STRATEGIES
+from .parameters import (  # noqa: F401 (the migrations name the validators and choices here)
+    INT32,
+    INT64,
+    between,
+    default_provider,
+    metric_choices,
+    provider_choices,
+    strategy_choices,
+    validate_metric_options,
+    validate_number,
+)
+from .states import RunStatus, Step
 
 
 class Prompt(models.Model):
@@ -100,78 +109,6 @@ class PromptVersion(models.Model):
             Prompt.objects.filter(pk=self.prompt_id).update(last_number=F("last_number") + 1)
             self.number = Prompt.objects.values_list("last_number", flat=True).get(pk=self.prompt_id)
             super().save(*args, **kwargs)
-
-
-class RunStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    WAITING = "waiting", "Waiting for a batch job"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-    CANCELLED = "cancelled", "Cancelled"
-
-
-class Step(models.TextChoices):
-    PRIMARY_INFERENCE = "primary_inference", "1. Primary inference"
-    EVALUATION = "evaluation", "2. Evaluation"
-    OPTIMIZER = "optimizer", "3. Optimizer"
-    REFINED_INFERENCE = "refined_inference", "4. Refined inference"
-    SECOND_EVALUATION = "second_evaluation", "5. Second evaluation"
-    FINAL_TEST = "final_test", "Test-split comparison"
-    DONE = "done", "Done"
-
-
-# The bounds of the run's integer parameters that PostgreSQL's columns can hold (SQLite would take more).
-INT32 = 2**31 - 1
-INT64 = 2**63 - 1
-
-
-def between(low, high):
-    return [validate_number, MinValueValidator(low), MaxValueValidator(high)]
-
-
-def validate_number(value):
-    """NaN passes both bounds (every comparison with it is false), and infinity is no parameter either."""
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValidationError("A finite number, please.")
-
-
-# Choices and the default provider are callables: a new metric, strategy or provider, or another
-# LLM_DEFAULT_PROVIDER, then needs no migration.
-def provider_choices():
-    from .llm.providers import NAMES  # not at import: the LLM layer imports these models
-
-    return [(name, name) for name in NAMES]
-
-
-def default_provider():
-    return settings.LLM_DEFAULT_PROVIDER
-
-
-def metric_choices():
-    return [(name, f"{name} — {description}") for name, description in metrics.METRICS.items()]
-
-
-def strategy_choices():
-    return [(name, f"{name} — {description}") for name, description in STRATEGIES.items()]
-
-
-def validate_metric_options(options):
-    def strings(value):
-        if isinstance(value, str):
-            yield value
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                yield key
-                yield from strings(item)
-        elif isinstance(value, list):
-            for item in value:
-                yield from strings(item)
-
-    if not isinstance(options, dict):
-        raise ValidationError('Write a JSON object, e.g. {"ignore_case": false}.')
-    if any("\x00" in text for text in strings(options)):  # PostgreSQL cannot store them in JSON
-        raise ValidationError("Null characters are not allowed.")
 
 
 class Run(models.Model):
@@ -316,6 +253,10 @@ class Run(models.Model):
     @property
     def is_active(self):
         return self.status in self.ACTIVE
+
+    def best_or_start(self):
+        """The version the run stands for: its best so far, or the start while nothing has beaten it."""
+        return self.best_version or self.start_version
 
 
 class Iteration(models.Model):

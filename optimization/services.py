@@ -7,19 +7,15 @@ from django.utils.text import capfirst
 
 from datasets.models import Split
 from promptopt.errors import PromptOptError
-from promptopt.models import Role
-from promptopt.teams import require_role
+from promptopt.teams.access import require_role
+from promptopt.teams.models import Role
 
 from . import metrics
 from .batch_prediction.services import stop_jobs_of
-from .llm import usage_for
-from .models import INT32, Evaluation, Prompt, PromptVersion, Run, RunStatus, VersionStatus
+from .models import INT32, Prompt, PromptVersion, Run, RunStatus
 from .prompting import prompt_file
-
-# Calls the optimizer model makes per iteration, by strategy (operators make none). Asking for more candidates, as
-# screening does, makes the same calls: the number asked for is one line of the same request. The policy may
-# choose both rewrites in one iteration: 1 + 2 at worst.
-OPTIMIZER_CALLS = {"operators": 0, "meta_prompt": 1, "critique": 2, "policy": 3}
+from .queue import enqueue_step
+from .strategies import registry as strategies
 
 
 @transaction.atomic
@@ -69,21 +65,6 @@ def version_create(*, parent, by, system_prompt=None, output_instruction=None, d
     return PromptVersion.objects.create(prompt=parent.prompt, parent=parent, created_by=by, note=note, **texts)
 
 
-def start_version_of(prompt, number=None):
-    """The version a run starts from: the one asked for, else production, else the latest a person wrote."""
-    versions = prompt.versions.all()
-    if number is not None:
-        version = versions.filter(number=number).first()
-        if version is None:
-            raise PromptOptError(f"Prompt {prompt} has no version {number}.")
-        return version
-    return (
-        versions.filter(status=VersionStatus.PRODUCTION).first()
-        or versions.filter(created_by_run__isnull=True).order_by("-number").first()
-        or versions.order_by("-number").first()
-    )
-
-
 def run_parameters(**params):
     """Every parameter of a run: those given, checked against their fields on Run, and the fields' defaults for
     the rest. The pages, the API and the CLI check the same fields first, to show an error beside its input."""
@@ -113,7 +94,8 @@ def run_estimate(*, dataset, **params):
     counts = dataset.split_counts()
     validation = min(params["examples_per_split"], counts[Split.VALIDATION])
     test = min(params["examples_per_split"], counts[Split.TEST])
-    per_iteration = OPTIMIZER_CALLS.get(params["strategy"], 0) + params["candidates_per_iteration"] * validation
+    optimizer_calls = strategies.strategy(params["strategy"]).OPTIMIZER_CALLS
+    per_iteration = optimizer_calls + params["candidates_per_iteration"] * validation
     return validation + params["max_iterations"] * per_iteration + 2 * test
 
 
@@ -123,10 +105,7 @@ def _check_parameters(dataset, params):
     for split in (Split.TRAIN, Split.VALIDATION, Split.TEST):
         if counts[split] == 0:
             raise PromptOptError(f"Dataset {dataset} has no {split} examples; a run needs all three splits.")
-    if params["strategy"] == "policy":
-        from .strategies.policy import require_trained_policy
-
-        require_trained_policy()
+    strategies.require_ready(params["strategy"])
     if params["metric"] == "choice_accuracy" and dataset.examples.filter(choices__isnull=True).exists():
         raise PromptOptError("choice_accuracy needs choices on every example; this dataset has examples without.")
     try:
@@ -158,8 +137,6 @@ def run_create(*, dataset, start_version, created_by=None, enqueue=True, **param
         **params,
     )
     if enqueue:
-        from .tasks import enqueue_step
-
         transaction.on_commit(lambda: enqueue_step(run.pk))
     return run
 
@@ -179,63 +156,3 @@ def run_cancel(*, run, by=None):
     transaction.on_commit(lambda: stop_jobs_of(run))  # Vertex AI is asked to cancel them
     run.refresh_from_db()
     return run
-
-
-def run_summary(run):
-    """The run's result as one JSON-ready dict (the CLI prints it; the API returns the same shape)."""
-    evaluations = list(Evaluation.objects.filter(run=run))
-
-    def of(version, field):
-        if version is None:
-            return {}
-        return {e.split: getattr(e, field) for e in evaluations if e.version_id == version.pk}
-
-    usage = usage_for(run)
-    best = run.best_version or (run.start_version if run.status == RunStatus.SUCCEEDED else None)
-    return {
-        "run_id": run.pk,
-        "status": run.status,
-        "stop_reason": run.stop_reason,
-        "error": run.last_error,
-        "start": of(run.start_version, "score"),
-        "best": of(best, "score"),
-        "test_delta": run.test_delta,
-        "ci_low": run.ci_low,
-        "ci_high": run.ci_high,
-        "p_value": run.p_value,
-        "baseline": baseline_summary(run, [e for e in evaluations if e.is_baseline]),
-        "constant_answer": {"start": of(run.start_version, "constant_answer"), "best": of(best, "constant_answer")},
-        "verdict": run.verdict,
-        "offered_for_review": bool(run.verdict) and best != run.start_version and not best.held_back,
-        "overfitting_gap": overfitting_gap(of(best, "score")),
-        "calls_saved": run.calls_saved,
-        "iterations": run.iterations.count(),
-        "llm_calls": usage["llm_calls"],
-        "tokens": usage["tokens"],
-        "cache_hits": usage["cache_hits"],
-        "best_version_id": best.pk if best else None,
-    }
-
-
-def overfitting_gap(scores):
-    """The best version's validation score, where it was chosen among others, minus its test score: how much of
-    its score the choosing itself may have found."""
-    if scores.get(Split.VALIDATION) is None or scores.get(Split.TEST) is None:
-        return None
-    return scores[Split.VALIDATION] - scores[Split.TEST]
-
-
-def baseline_summary(run, evaluations):
-    """The constant answer chosen on train, its scores, and the best version − it on test; None before the end."""
-    if not evaluations:
-        return None
-    scores = {e.split: e.score for e in evaluations}
-    return {
-        "answer": evaluations[0].baseline_answer,
-        "validation": scores.get(Split.VALIDATION),
-        "test": scores.get(Split.TEST),
-        "test_delta": run.baseline_delta,
-        "ci_low": run.baseline_ci_low,
-        "ci_high": run.baseline_ci_high,
-        "p_value": run.baseline_p_value,
-    }

@@ -5,15 +5,11 @@ from datetime import timedelta
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from django_q.tasks import async_task
 
 from . import loop
 from .batch_prediction.services import check_lost_jobs
 from .models import Run
-
-
-def enqueue_step(run_id):
-    async_task("optimization.tasks.run_step", run_id, task_name=f"run {run_id}", group="runs")
+from .queue import enqueue_step
 
 
 def run_step(run_id):

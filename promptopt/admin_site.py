@@ -2,7 +2,8 @@
 `ScopedAdmin`: the teams' objects, one's own tokens) or is for superusers only: users, groups, the task queue and
 any admin an app added later. The site enforces that when an admin is registered, so nobody has to remember it.
 
-Kept apart from promptopt.admin, which registers on this site: the site is built while the admin modules load.
+Kept apart from the admin modules that register on it (promptopt/teams/admin.py and each app's): the site is
+built while they load.
 """
 
 from django.contrib import admin

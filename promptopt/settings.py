@@ -22,6 +22,11 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
+def _text(name, default=""):
+    """A setting read as it is written (a name, a path, a URL); unset gives the default."""
+    return os.environ.get(name, default)
+
+
 def _bool(name, default):
     raw = os.environ.get(name)
     if raw is None:
@@ -176,7 +181,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_q",
     "axes",
-    "promptopt",
+    "promptopt.teams",
     "datasets",
     "optimization",
     "optimization.webhooks",
@@ -219,7 +224,7 @@ TEMPLATES = [
 WSGI_APPLICATION = "promptopt.wsgi.application"
 
 # Local state of a laptop install: the SQLite database and uploaded files.
-VAR_DIR = Path(os.environ.get("PROMPTOPT_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR = Path(_text("PROMPTOPT_VAR_DIR", BASE_DIR / "var"))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 DATABASES = {"default": _database("DATABASE_URL", f"sqlite:///{VAR_DIR / 'promptopt.sqlite3'}")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -240,13 +245,13 @@ STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_URL = "media/"
-MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
+MEDIA_ROOT = Path(_text("MEDIA_ROOT", VAR_DIR / "media"))
 
 # With GS_BUCKET_NAME, media go to Google Cloud Storage (application-default credentials), or to an emulator at
 # STORAGE_EMULATOR_HOST, which the google client reads itself. A file read back spills to a temporary file past
 # 2.5 MB, as Django's uploads do: django-storages' default keeps the whole object in memory, and the upload page
 # reads a kept upload back for its preview and again for its import.
-GS_BUCKET_NAME = os.environ.get("GS_BUCKET_NAME", "")
+GS_BUCKET_NAME = _text("GS_BUCKET_NAME", "")
 STORAGES = {
     "default": (
         {
@@ -284,21 +289,23 @@ FILE_UPLOAD_HANDLERS = [
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "promptopt.api_auth.TokenAuthentication",
+        "promptopt.api.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated", "promptopt.api_auth.TokenScope"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated", "promptopt.api.authentication.TokenScope",
+    ],
     "DEFAULT_PARSER_CLASSES": [
-        "promptopt.api_parsers.JSONParser",
+        "promptopt.api.parsers.JSONParser",
         "rest_framework.parsers.FormParser",
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_THROTTLE_CLASSES": ["promptopt.api_auth.TokenRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["promptopt.api.throttling.TokenRateThrottle"],
     "DEFAULT_THROTTLE_RATES": {"token": _rate("API_TOKEN_RATE", "6000/min")},
-    "EXCEPTION_HANDLER": "promptopt.api_auth.exception_handler",
+    "EXCEPTION_HANDLER": "promptopt.api.errors.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "PromptOpt API",
@@ -323,11 +330,11 @@ LOGOUT_REDIRECT_URL = "/accounts/login/"
 
 # django-q2: the ORM broker needs no service; REDIS_URL switches to Redis. One worker by default: the
 # embedded model uses every core of the machine, and two copies of it would fight over them.
-REDIS_URL = os.environ.get("REDIS_URL", "")
+REDIS_URL = _text("REDIS_URL", "")
 Q_TIMEOUT = _number("Q_TIMEOUT", 3600, minimum=10)
 Q_CLUSTER = {
     # The queue's name: deployments (or test suites) sharing one Redis keep their tasks apart by it.
-    "name": os.environ.get("Q_CLUSTER_NAME", "promptopt") or "promptopt",
+    "name": _text("Q_CLUSTER_NAME", "promptopt") or "promptopt",
     "workers": _number("Q_WORKERS", 1, minimum=1),
     "timeout": Q_TIMEOUT,
     "retry": Q_TIMEOUT + 120,
@@ -369,16 +376,16 @@ CACHES = {
 LLM_DEFAULT_PROVIDER = _choice("LLM_DEFAULT_PROVIDER", "embedded", {"embedded", "openai", "vertex"})
 LLM_EMBEDDED_THREADS = _number("LLM_EMBEDDED_THREADS", os.cpu_count() or 1, minimum=1)
 LLM_EMBEDDED_CONTEXT = _number("LLM_EMBEDDED_CONTEXT", 2048, minimum=256)
-OPENAI_BASE_URL = os.environ.get("OPENAI_BASE_URL", "")
-OPENAI_API_KEY = os.environ.get("OPENAI_API_KEY", "")
-OPENAI_MODEL = os.environ.get("OPENAI_MODEL", "gpt-4o-mini")
+OPENAI_BASE_URL = _text("OPENAI_BASE_URL", "")
+OPENAI_API_KEY = _text("OPENAI_API_KEY", "")
+OPENAI_MODEL = _text("OPENAI_MODEL", "gpt-4o-mini")
 OPENAI_CONCURRENCY = _number("OPENAI_CONCURRENCY", 32, minimum=1)
-VERTEX_PROJECT = os.environ.get("VERTEX_PROJECT", "")
-VERTEX_LOCATION = os.environ.get("VERTEX_LOCATION", "us-central1")
-VERTEX_MODEL = os.environ.get("VERTEX_MODEL", "gemini-2.5-flash")
+VERTEX_PROJECT = _text("VERTEX_PROJECT", "")
+VERTEX_LOCATION = _text("VERTEX_LOCATION", "us-central1")
+VERTEX_MODEL = _text("VERTEX_MODEL", "gemini-2.5-flash")
 VERTEX_CONCURRENCY = _number("VERTEX_CONCURRENCY", 16, minimum=1)
-VERTEX_BASE_URL = os.environ.get("VERTEX_BASE_URL", "")  # tests or a proxy; empty: Google's endpoint
-VERTEX_ACCESS_TOKEN = os.environ.get("VERTEX_ACCESS_TOKEN", "")  # a static OAuth token; empty: ADC
+VERTEX_BASE_URL = _text("VERTEX_BASE_URL", "")  # tests or a proxy; empty: Google's endpoint
+VERTEX_ACCESS_TOKEN = _text("VERTEX_ACCESS_TOKEN", "")  # a static OAuth token; empty: ADC
 # Batch prediction (a run's batch_from): the share of the online price a batch job's answers cost (Gemini's is half),
 # and how often a worker asks Vertex AI whether a job is done.
 VERTEX_BATCH_PRICE_SHARE = _number("VERTEX_BATCH_PRICE_SHARE", 0.5, cast=float, minimum=0)
@@ -391,7 +398,7 @@ LLM_REQUESTS_PER_MINUTE = _number("LLM_REQUESTS_PER_MINUTE", 0, minimum=0)  # 0:
 LLM_TOKENS_PER_MINUTE = _number("LLM_TOKENS_PER_MINUTE", 0, minimum=0)
 # USD per million tokens (input, output), by model name; unknown models cost 0.
 # The trained policy the `policy` strategy uses, by its name in the default storage (manage.py train_policy).
-POLICY_FILE = os.environ.get("POLICY_FILE", "policies/default.zip")
+POLICY_FILE = _text("POLICY_FILE", "policies/default.zip")
 LLM_PRICES = {
     "gemini-2.5-flash": (0.30, 2.50),
     "gemini-2.5-pro": (1.25, 10.00),
@@ -405,8 +412,8 @@ LLM_PRICES = {
 # endpoint requests) are per process; with several gunicorn workers, PROMETHEUS_MULTIPROC_DIR (an empty directory
 # per container, which prometheus_client reads itself) adds them up. Everything kept in the database (runs, steps,
 # LLM calls) and the queue's depth is counted when scraped, the same from any process.
-METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
-PROMETHEUS_MULTIPROC_DIR = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+METRICS_TOKEN = _text("METRICS_TOKEN", "")
+PROMETHEUS_MULTIPROC_DIR = _text("PROMETHEUS_MULTIPROC_DIR", "")
 if PROMETHEUS_MULTIPROC_DIR and not os.path.isdir(PROMETHEUS_MULTIPROC_DIR):
     raise ImproperlyConfigured(f"PROMETHEUS_MULTIPROC_DIR={PROMETHEUS_MULTIPROC_DIR!r} is not a directory.")
 
@@ -419,6 +426,6 @@ LOGGING = {
     "handlers": {
         "console": {"class": "logging.StreamHandler", **({"formatter": "json"} if LOG_FORMAT == "json" else {})}
     },
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "WARNING")},
-    "loggers": {"promptopt": {"level": os.environ.get("LOG_LEVEL", "INFO")}},
+    "root": {"handlers": ["console"], "level": _text("LOG_LEVEL", "WARNING")},
+    "loggers": {"promptopt": {"level": _text("LOG_LEVEL", "INFO")}},
 }

@@ -7,14 +7,15 @@ from optimization.rollouts import urls as rollout_urls
 from optimization.webhooks import urls as webhook_urls
 
 from . import views
+from .teams import views as teams
 
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("datasets/", include((dataset_urls.urlpatterns, "datasets"))),
     path("prompts/", include((optimization_urls.prompt_patterns, "prompts"))),
     path("runs/", include((optimization_urls.run_patterns, "runs"))),
-    path("tokens/", views.tokens, name="tokens"),
-    path("tokens/<int:pk>/revoke/", views.token_revoke, name="token-revoke"),
+    path("tokens/", teams.tokens, name="tokens"),
+    path("tokens/<int:pk>/revoke/", teams.token_revoke, name="token-revoke"),
     # Applications: webhooks (issue 14)
     path("webhooks/", include((webhook_urls.urlpatterns, "webhooks"))),
     path("canaries/", include((rollout_urls.urlpatterns, "rollouts"))),

@@ -5,7 +5,7 @@ import pytest
 from django.test import Client
 
 from datasets.services import dataset_import
-from promptopt.models import Role, Team
+from promptopt.teams.models import Role, Team
 from tests.support.people import BIGBENCH, member
 
 pytest_plugins = [

@@ -6,7 +6,7 @@ from django.contrib.auth.models import Permission
 from datasets.models import Dataset, Example
 from optimization.models import Prompt, PromptVersion, VersionStatus
 from optimization.services import prompt_create, run_create
-from promptopt.models import Membership, Role
+from promptopt.teams.models import Membership, Role
 from tests.support.people import member
 
 
@@ -52,8 +52,8 @@ def test_staff_of_another_team_see_none_of_it(client, version, stranger, model):
 
 
 def test_a_token_made_in_the_admin_is_shown_once_and_stored_hashed(admin_client, admin_user):
-    from promptopt.api_auth import TokenAuthentication
-    from promptopt.models import ApiToken
+    from promptopt.api.authentication import TokenAuthentication
+    from promptopt.teams.models import ApiToken
 
     response = admin_client.post("/admin/promptopt/apitoken/add/", {"user": admin_user.pk, "name": "ci",
                                                                  "scope": "read"}, follow=True)

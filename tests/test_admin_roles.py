@@ -40,8 +40,8 @@ from optimization.reviews import review_approve, review_request, version_promote
 from optimization.rollouts.models import Canary, Outcome
 from optimization.services import prompt_create, run_create, version_create
 from optimization.webhooks.models import Delivery, Endpoint
-from promptopt.admin import TeamScopedAdmin
-from promptopt.models import ApiToken, Membership, Role, Team
+from promptopt.teams.admin import TeamScopedAdmin
+from promptopt.teams.models import ApiToken, Membership, Role, Team
 from tests.loopback.student import StudentModel
 
 User = get_user_model()

@@ -13,8 +13,8 @@ from datasets.services import dataset_import
 from optimization.models import AuditEntry, Prompt, PromptVersion, Run
 from optimization.reviews import review_request
 from optimization.services import prompt_create, run_create
-from promptopt.api_auth import TokenAuthentication
-from promptopt.models import ApiToken, Role
+from promptopt.api.authentication import TokenAuthentication
+from promptopt.teams.models import ApiToken, Role
 from tests.support.api import (
     API_URLS,
     error_of,
@@ -274,7 +274,7 @@ def test_last_used_is_written_at_most_once_a_minute(editor, monkeypatch):
 
 def test_it_lists_your_teams_with_your_role(editor, team, other_team):
     member(other_team, "both", Role.VIEWER)
-    from promptopt.models import Membership
+    from promptopt.teams.models import Membership
 
     Membership.objects.create(team=other_team, user=editor, role=Role.VIEWER)
     teams = token_client(editor).get("/api/v1/teams/").json()["results"]

@@ -5,7 +5,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from datasets.models import Dataset
 from optimization.services import prompt_create, run_create
-from promptopt.models import Role
+from promptopt.teams.models import Role
 from tests.support.api import API_URLS, error_of, isolate, token_client
 from tests.support.people import member
 

@@ -6,10 +6,10 @@ import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from optimization import selectors
+from optimization.api import production
 from optimization.models import Prompt
 from optimization.reviews import review_approve, review_request, version_promote, version_rollback
-from promptopt.models import Membership, Role
+from promptopt.teams.models import Membership, Role
 from tests.support.api import API_URLS, error_of, isolate, new_version, session_client, ship, token_client
 from tests.support.people import member
 
@@ -90,14 +90,14 @@ def test_a_rollback_is_served_at_once_with_its_own_etag(first, prompt, editor, a
 def test_the_document_is_served_from_djangos_cache(first, editor, monkeypatch):
     client = token_client(editor)
     body = client.get(URL).content
-    row = selectors.production_rows(user=editor, name="ticket triage")[0]
-    assert cache.get(selectors.production_cache_key(row, "ticket triage")).body == body
-    selectors._recent.clear()  # as another process would: only Django's cache holds it
+    row = production.production_rows(user=editor, name="ticket triage")[0]
+    assert cache.get(production.production_cache_key(row, "ticket triage")).body == body
+    production._recent.clear()  # as another process would: only Django's cache holds it
 
     def no_rendering(version_id):
         raise AssertionError("rendered again instead of served from the cache")
 
-    monkeypatch.setattr(selectors, "_render_production", no_rendering)
+    monkeypatch.setattr(production, "_render_production", no_rendering)
     assert client.get(URL).content == body
 
 
@@ -199,7 +199,7 @@ def test_a_token_and_a_session_get_the_same_answer(first, editor):
 
 
 def test_a_token_revoked_or_of_someone_deactivated_is_refused(first, editor):
-    from promptopt.models import ApiToken
+    from promptopt.teams.models import ApiToken
 
     client = token_client(editor)
     assert client.get(URL).status_code == 200
@@ -237,7 +237,7 @@ def test_the_rate_limit_counts_a_tokens_gets(first, editor, settings):
 
 
 def test_a_tokens_gets_mark_it_used(first, editor):
-    from promptopt.models import ApiToken
+    from promptopt.teams.models import ApiToken
 
     token_client(editor).get(URL)
     assert ApiToken.objects.get().last_used_at is not None
@@ -253,7 +253,8 @@ def test_odd_queries_get_the_same_answers_as_before(first, editor, query):
 def test_a_database_or_cache_failure_is_a_json_500_not_a_page(first, editor, monkeypatch, settings, failing):
     from django.db import OperationalError
 
-    from promptopt.api_auth import TokenAuthentication, TokenRateThrottle
+    from promptopt.api.authentication import TokenAuthentication
+    from promptopt.api.throttling import TokenRateThrottle
 
     def down(*args, **kwargs):
         raise OperationalError("the database is down")
@@ -261,14 +262,14 @@ def test_a_database_or_cache_failure_is_a_json_500_not_a_page(first, editor, mon
     settings.DEBUG = False
     client = token_client(editor)
     client.raise_request_exception = False
-    selectors._recent.clear()
+    production._recent.clear()
     cache.clear()
     # The quick path's step that fails, and the same step on DRF's way, as a real outage would.
     target = {
-        "production_rows_for_key": [(selectors, "production_rows_for_key"), (selectors, "production_rows")],
+        "production_rows_for_key": [(production, "production_rows_for_key"), (production, "production_rows")],
         "throttle": [(TokenRateThrottle, "allow")],
         "touch": [(TokenAuthentication, "touch")],
-        "render": [(selectors, "_render_production")],
+        "render": [(production, "_render_production")],
     }[failing]
     for owner, name in target:
         monkeypatch.setattr(owner, name, down)
@@ -281,7 +282,7 @@ def test_the_quick_path_follows_the_apis_configuration(first, editor, monkeypatc
     """Tokens turned off for the view: a token no longer reads the production prompt by the quick path either."""
     from rest_framework.authentication import SessionAuthentication
 
-    from optimization.api import ProductionPromptView
+    from optimization.api.production import ProductionPromptView
 
     client = token_client(editor)
     assert client.get(URL).status_code == 200

@@ -3,7 +3,7 @@
 import pytest
 
 from optimization.models import AuditEntry, Prompt, PromptVersion, VersionStatus
-from promptopt.models import Role
+from promptopt.teams.models import Role
 from tests.support.api import API_URLS, error_of, isolate, new_version, token_client
 from tests.support.people import member
 

@@ -5,7 +5,7 @@ import pytest
 from optimization import loop
 from optimization.models import Run, RunStatus
 from optimization.services import prompt_create, run_estimate
-from promptopt.models import Role
+from promptopt.teams.models import Role
 from tests.loopback.student import StudentModel
 from tests.support.api import API_URLS, error_of, isolate, token_client
 from tests.support.people import member

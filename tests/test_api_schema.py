@@ -18,7 +18,7 @@ from schemathesis.specs.openapi.checks import (
 
 from optimization.reviews import review_request
 from optimization.services import prompt_create, run_create
-from promptopt.models import ApiToken
+from promptopt.teams.models import ApiToken
 from tests.support.api import API_URLS, isolate, new_version, ship
 
 pytestmark = API_URLS

@@ -16,14 +16,14 @@ from django.core.management import call_command
 from django.utils import timezone
 from django_q.models import Schedule
 
-from optimization import loop
+from optimization import answers, loop
 from optimization.batch_prediction import services
 from optimization.llm import ledger, usage_for
 from optimization.models import BatchJob, Iteration, LLMCall, Prediction, RunStatus, Step
 from optimization.prompting import answer_token_budget
 from optimization.services import prompt_create, run_cancel, run_create
 from optimization.strategies.operators import FORMAT_MARK
-from optimization.views import progress_words
+from optimization.views.run_evidence import progress_words
 from tests.loopback.fixtures import use_vertex_server
 from tests.loopback.vertex_batch_server import VertexBatchServer
 
@@ -151,7 +151,7 @@ def test_the_step_ends_while_its_job_runs_and_a_scheduled_check_picks_it_up(
     assert created["outputConfig"]["gcsDestination"] == {"outputUriPrefix": job.output_uri}
     lines = [json.loads(line) for line in gcs_bucket.blob(f"{folder}/requests.jsonl").download_as_text().splitlines()]
     assert len(lines) == 10 and lines[0]["request"]["labels"] == {"promptopt_key": lines[0]["key"]}
-    budget = answer_token_budget(loop.answers_of(run))  # what the online call asks for too
+    budget = answer_token_budget(answers.answers_of(run))  # what the online call asks for too
     assert lines[0]["request"]["generationConfig"] == {"temperature": 0.0, "maxOutputTokens": budget}
     [scheduled] = Schedule.objects.filter(func=CHECK)
     assert (scheduled.args, scheduled.schedule_type) == (f"({job.pk},)", Schedule.ONCE)

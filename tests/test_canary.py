@@ -13,7 +13,7 @@ from optimization.reviews import review_approve, review_request, version_promote
 from optimization.rollouts.models import Canary, Outcome, in_canary
 from optimization.rollouts.services import canary_comparison, canary_promote, canary_start, canary_stop
 from promptopt.errors import NotAllowed, PromptOptError
-from promptopt.models import ApiToken, Role
+from promptopt.teams.models import ApiToken, Role
 from tests.support.api import isolate, new_version, ship, token_client
 from tests.support.people import member
 

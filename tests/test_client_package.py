@@ -14,7 +14,7 @@ from optimization.prompting import messages_for
 from optimization.reviews import review_approve, review_request, version_rollback
 from optimization.rollouts.models import Outcome, in_canary
 from optimization.rollouts.services import canary_start
-from promptopt.models import ApiToken
+from promptopt.teams.models import ApiToken
 from tests.app_server import AppServer
 from tests.support.api import isolate, new_version, ship
 

@@ -12,7 +12,7 @@ from optimization.models import AuditEntry, Evaluation, Prompt, PromptVersion, V
 from optimization.reviews import review_approve, review_reject, review_request, version_promote
 from optimization.services import prompt_create, run_create, version_create
 from promptopt.errors import NotAllowed, PromptOptError
-from promptopt.models import Role, Team
+from promptopt.teams.models import Role, Team
 from tests.support.api import isolate, token_client
 from tests.support.people import member
 

@@ -7,7 +7,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
 
-from datasets import services, tasks
+from datasets import queue, services, tasks
 from datasets.models import Dataset, Example
 from optimization.models import Run
 from optimization.services import prompt_create, run_create
@@ -30,7 +30,7 @@ def large_is_small(settings, tmp_path):
 def queued(monkeypatch):
     """The ids of imports queued for the worker, in place of django-q2's queue."""
     ids = []
-    monkeypatch.setattr(tasks, "async_task", lambda func, dataset_id, **kwargs: ids.append((func, dataset_id)))
+    monkeypatch.setattr(queue, "async_task", lambda func, dataset_id, **kwargs: ids.append((func, dataset_id)))
     return ids
 
 

@@ -11,7 +11,8 @@ import pytest
 from optimization import loop
 from optimization.llm import usage_for
 from optimization.models import Iteration, LLMCall, PromptVersion, Run, RunStatus, Step, VersionStatus
-from optimization.services import prompt_create, run_cancel, run_create, run_summary
+from optimization.selectors import run_summary
+from optimization.services import prompt_create, run_cancel, run_create
 from optimization.strategies.operators import FORMAT_MARK
 from tests.loopback.student import StudentModel
 

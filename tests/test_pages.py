@@ -23,7 +23,7 @@ from optimization.models import (
 )
 from optimization.reviews import review_request
 from optimization.services import prompt_create, run_create, run_estimate
-from promptopt.models import Role
+from promptopt.teams.models import Role
 from tests.support.people import member
 from tests.test_loop import StudentModel, run_to_the_end
 

@@ -140,7 +140,8 @@ def test_train_policy_names_what_it_cannot_find(dataset):
 
 
 def test_pages_and_the_api_do_not_load_torch_or_gymnasium(settings):
-    code = ("import sys, django; django.setup(); import optimization.views, optimization.api, "
+    code = ("import sys, django; django.setup(); import optimization.views.prompts, optimization.views.runs, "
+            "optimization.api.views, optimization.api.production, "
             "optimization.strategies.policy, optimization.loop; "
             "print(sorted({'torch', 'gymnasium', 'stable_baselines3'} & set(sys.modules)))")
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,

@@ -5,7 +5,7 @@ prompt wins."""
 import pytest
 
 from datasets.models import Split
-from optimization import loop
+from optimization import loop, racing
 from optimization.models import Evaluation, LLMCall, PromptVersion, Run, Step
 from optimization.strategies import Candidate
 from optimization.strategies.operators import FORMAT_MARK
@@ -96,7 +96,7 @@ def test_the_slices_double_until_every_example(dataset):
 def test_the_summary_page_and_cli_show_the_calls_saved_and_the_overfitting_gauge(raced, editor):
     from django.test import Client
 
-    from optimization.services import run_summary
+    from optimization.selectors import run_summary
     from tests.test_loop import run_to_the_end
 
     run = run_to_the_end(raced(Candidate("Judge.", "{input}", (), "rambles"),
@@ -123,12 +123,12 @@ def test_a_candidate_is_raced_out_only_when_the_one_sided_test_puts_it_behind(lo
 
     best = [1] * lost + [0] * gained + [1, 0, 1]  # then three examples both answer alike
     candidate = [0] * lost + [1] * gained + [1, 0, 1]
-    assert (behind_p_value(best, candidate, binary=True) < loop.RACE_ALPHA) is dropped
+    assert (behind_p_value(best, candidate, binary=True) < racing.RACE_ALPHA) is dropped
 
 
 def test_scores_that_are_not_right_or_wrong_race_with_the_signed_rank_test():
     from optimization.statistics import behind_p_value
 
     best = [0.9, 0.8, 0.85, 0.7, 0.95, 0.6, 0.75, 0.9, 0.8, 0.7]
-    assert behind_p_value(best, [s - 0.3 for s in best], binary=False) < loop.RACE_ALPHA
+    assert behind_p_value(best, [s - 0.3 for s in best], binary=False) < racing.RACE_ALPHA
     assert behind_p_value(best, [s + 0.3 for s in best], binary=False) > 0.9

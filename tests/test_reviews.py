@@ -6,7 +6,7 @@ from django.core.exceptions import ValidationError
 from optimization.models import AuditEntry, Prompt, PromptVersion, Run, VersionStatus
 from optimization.reviews import review_approve, review_reject, review_request, version_promote, version_rollback
 from promptopt.errors import NotAllowed, PromptOptError
-from promptopt.models import Membership, Role
+from promptopt.teams.models import Membership, Role
 from tests.support.people import member
 
 

@@ -8,7 +8,7 @@ import pytest
 from django.core.management import CommandError, load_command_class
 from django.core.validators import MaxValueValidator, MinValueValidator
 
-from optimization.api import RunCreateSerializer
+from optimization.api.serializers import RunCreateSerializer
 from optimization.forms import RunForm
 from optimization.management.commands.optimize import FLAGS, parameters_of
 from optimization.models import Run

@@ -5,7 +5,7 @@ import re
 import pytest
 from django.test import Client
 
-from promptopt.models import ApiToken
+from promptopt.teams.models import ApiToken
 from tests.support.api import isolate
 
 

@@ -12,8 +12,8 @@ from django.urls import URLPattern
 from django.utils import timezone
 
 from promptopt import api_urls
-from promptopt.api_auth import TokenScope
-from promptopt.models import ApiToken
+from promptopt.api.authentication import TokenScope
+from promptopt.teams.models import ApiToken
 from tests import test_api
 from tests.support.api import API_URLS, error_of, isolate, session_client, token_client
 from tests.test_api import READS, WRITES, body_of, call, filled, snapshot
@@ -39,7 +39,7 @@ def test_every_api_view_enforces_the_scope():
     for view in views:
         assert TokenScope in [type(permission) for permission in view().get_permissions()], view
     assert [view for view in views if getattr(view, "serves_applications", False)] == [
-        api_urls.optimization.ProductionPromptView, api_urls.rollouts.OutcomeView]  # fetch; report outcomes
+        api_urls.production.ProductionPromptView, api_urls.rollouts.OutcomeView]  # fetch; report outcomes
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -150,17 +150,17 @@ def test_a_revoked_token_that_also_expired_is_called_revoked(world, editor):
 
 
 def test_the_quick_path_finds_no_expired_token(db):
-    from optimization import selectors
+    from optimization.api import production
 
     token, key = ApiToken.issue(user=_someone(), name="app", expires_at=timezone.now() + timedelta(minutes=1))
-    assert selectors.production_rows_for_key(key_hash=ApiToken.hash(key), name="x") == []  # no team: no row
-    from promptopt.models import Membership, Team
+    assert production.production_rows_for_key(key_hash=ApiToken.hash(key), name="x") == []  # no team: no row
+    from promptopt.teams.models import Membership, Team
 
     Membership.objects.create(team=Team.objects.create(name="T"), user=token.user)
-    rows = selectors.production_rows_for_key(key_hash=ApiToken.hash(key), name="x")
+    rows = production.production_rows_for_key(key_hash=ApiToken.hash(key), name="x")
     assert [(row["token_id"], row["token_scope"]) for row in rows] == [(token.pk, SERVE)]
     ApiToken.objects.filter(pk=token.pk).update(expires_at=timezone.now() - timedelta(microseconds=1))
-    assert selectors.production_rows_for_key(key_hash=ApiToken.hash(key), name="x") == []
+    assert production.production_rows_for_key(key_hash=ApiToken.hash(key), name="x") == []
 
 
 def _someone():

@@ -12,7 +12,7 @@ from datasets.models import Split
 from optimization import loop
 from optimization.models import AuditEntry, Evaluation, LLMCall, PromptVersion, VersionStatus
 from optimization.reviews import review_approve, review_request
-from optimization.services import run_summary
+from optimization.selectors import run_summary
 from optimization.statistics import Comparison
 from optimization.verdict import Side, judge
 from promptopt.errors import PromptOptError
@@ -182,7 +182,7 @@ def test_the_verdict_when_no_candidate_beat_the_start_on_validation():
 
 
 def test_the_admins_request_action_gives_no_override_so_it_is_refused(dataset, student, admin_client, admin_user):
-    from promptopt.models import Membership, Role
+    from promptopt.teams.models import Membership, Role
 
     Membership.objects.create(team=dataset.team, user=admin_user, role=Role.EDITOR)
     student.answers = {text: "plausible" for text in student.answers}

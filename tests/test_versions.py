@@ -10,7 +10,7 @@ from django.test import Client
 
 from optimization.models import Prompt, PromptVersion, VersionStatus
 from optimization.services import prompt_create
-from promptopt.models import Role
+from promptopt.teams.models import Role
 from tests.support.api import isolate, token_client
 from tests.support.people import member
 

@@ -2,7 +2,7 @@
 
 from django.db import models
 
-from ..models import Step
+from ..states import Step
 
 
 class BatchJob(models.Model):

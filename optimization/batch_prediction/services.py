@@ -32,6 +32,7 @@ from promptopt.errors import PromptOptError
 from ..llm import LLMError, cache, ledger
 from ..llm.providers import vertex_batch
 from ..models import Prediction, Run, RunStatus, Step
+from ..queue import enqueue_step
 from . import WaitingForBatchJob
 from .models import BatchJob
 
@@ -216,8 +217,6 @@ def _take_answers(job, answers):
 
 
 def _queue_step(run_id):
-    from ..tasks import enqueue_step
-
     enqueue_step(run_id)
 
 

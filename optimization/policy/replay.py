@@ -29,7 +29,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from datasets.models import Split
-from optimization import loop, metrics
+from optimization import answers, loop, metrics
 from optimization.llm import LLMError, Request, complete_batch
 from optimization.models import Run
 from optimization.prompting import answer_token_budget, messages_for, prompt_file
@@ -112,7 +112,7 @@ class _Scorer:
     def __init__(self, run):
         self.run = run
         self.validation = loop.selected_examples(run, Split.VALIDATION)
-        self.max_tokens = answer_token_budget(loop.answers_of(run))
+        self.max_tokens = answer_token_budget(answers.answers_of(run))
         self.paid = self.cached = 0
 
     def answer(self, candidate):

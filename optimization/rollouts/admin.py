@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from promptopt.admin import TeamScopedAdmin
+from promptopt.teams.admin import TeamScopedAdmin
 
 from .models import Canary, Outcome
 

@@ -7,10 +7,13 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from optimization.api import _prompt, _version
+from optimization.api.objects import prompt_in_teams, version_in_teams
 from optimization.models import Prompt
-from promptopt.api_auth import ApiConventions, documented, get_scoped, int_param, valid_input
-from promptopt.teams import teams_of
+from promptopt.api.conventions import ApiConventions, valid_input
+from promptopt.api.errors import documented
+from promptopt.api.parameters import int_param
+from promptopt.api.scoping import get_scoped
+from promptopt.teams.access import teams_of
 
 from . import services
 from .selectors import canary_of
@@ -69,7 +72,7 @@ class CanaryView(ApiConventions, APIView):
     @extend_schema(summary="A prompt's canary (the running one, else the latest) with its comparison",
                    responses=documented({200: CanarySerializer}, 404))
     def get(self, request, pk):
-        canary = canary_of(_prompt(request, pk))
+        canary = canary_of(prompt_in_teams(request, pk))
         if canary is None:
             raise Http404(f"Prompt {pk} has never had a canary.")
         return Response(_canary_data(canary))
@@ -85,7 +88,7 @@ class CanaryStartView(ApiConventions, APIView):
     )
     def post(self, request, pk, number):
         data = valid_input(CanaryStartSerializer, request)
-        canary = services.canary_start(version=_version(request, pk, number), by=request.user, **data)
+        canary = services.canary_start(version=version_in_teams(request, pk, number), by=request.user, **data)
         return Response(_canary_data(canary), status=status.HTTP_201_CREATED)
 
 
@@ -94,7 +97,7 @@ def _end_view(end, summary):
         @extend_schema(summary=summary, request=CommentSerializer,
                        responses=documented({200: CanarySerializer}, 403, 404))
         def post(self, request, pk):
-            canary = canary_of(_prompt(request, pk))
+            canary = canary_of(prompt_in_teams(request, pk))
             if canary is None:
                     raise Http404(f"Prompt {pk} has no canary.")
             data = valid_input(CommentSerializer, request)

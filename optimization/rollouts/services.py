@@ -14,8 +14,8 @@ from optimization.models import AuditEntry, PromptVersion, VersionStatus
 from optimization.reviews import _check_not_own, version_promote
 from optimization.statistics import compare_independent
 from promptopt.errors import PromptOptError
-from promptopt.models import Role
-from promptopt.teams import require_role
+from promptopt.teams.access import require_role
+from promptopt.teams.models import Role
 
 from .models import Canary, Outcome
 

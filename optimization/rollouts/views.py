@@ -6,9 +6,9 @@ from django.views.decorators.http import require_POST
 
 from optimization.models import Prompt, VersionStatus
 from promptopt.errors import NotAllowed, PromptOptError
-from promptopt.models import Role
-from promptopt.teams import may, scoped_or_404
-from promptopt.views import member_view
+from promptopt.pages import member_view
+from promptopt.teams.access import may, scoped_or_404
+from promptopt.teams.models import Role
 
 from . import services
 from .models import Canary

@@ -3,6 +3,10 @@
 A strategy gets a `Situation` and returns `Candidate`s; it never touches the database. Strategies that call
 the optimizer model do it through `situation.ask`, which goes through the LLM layer (cache, retries,
 accounting). An answer they cannot use raises `OptimizerError`, which the loop records and survives.
+
+Each strategy is a module that declares its `DESCRIPTION`, its `OPTIMIZER_CALLS` per iteration (at most) and
+`propose(situation)`, and may declare `require_ready()`, which refuses a run before it starts; `registry.py` lists
+them, the one place a new strategy is added.
 """
 
 from collections.abc import Callable
@@ -53,23 +57,3 @@ class Situation:
     answers: list = field(default_factory=list)  # [(output, expected)]: every validation answer of the current
     max_iterations: int = 0  # the run's limit (0: unknown)
     budget_left: float = 1.0  # the share of the run's LLM-call budget (its cap, else its estimate) not spent
-
-
-def strategy_for(name):
-    from . import critique, meta_prompt, operators, policy
-
-    strategies = {
-        "operators": operators.propose, "meta_prompt": meta_prompt.propose, "critique": critique.propose,
-        "policy": policy.propose,
-    }
-    if name not in strategies:
-        raise PromptOptError(f"Unknown optimizer strategy {name!r}; use one of {', '.join(STRATEGIES)}.")
-    return strategies[name]
-
-
-STRATEGIES = {
-    "operators": "Add or swap few-shot demonstrations, state the answer format and choices, limit the length.",
-    "meta_prompt": "OPRO-style: the optimizer model sees scored prompts and failures and writes new prompts.",
-    "critique": "ProTeGi/GEPA-style: the optimizer model explains the failures, then rewrites the prompt.",
-    "policy": "A PPO policy trained offline (manage.py train_policy) picks the next edits from the run's situation.",
-}

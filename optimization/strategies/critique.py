@@ -2,6 +2,9 @@
 
 from .llm_written import PROMPTS_SCHEMA, conversation, read_prompts, show_failures, show_prompt
 
+DESCRIPTION = "ProTeGi/GEPA-style: the optimizer model explains the failures, then rewrites the prompt."
+OPTIMIZER_CALLS = 2  # per iteration: the critique, then the rewrite
+
 
 def propose(situation):
     shown = show_prompt(situation.current)

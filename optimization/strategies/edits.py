@@ -34,8 +34,8 @@ EDITS = (
     Edit("add_demonstrations", "add demonstrations", operators.add_demonstrations, 0),
     Edit("swap_demonstrations", "swap the demonstrations", operators.swap_demonstrations, 0),
     Edit("limit_length", "limit the answer's length", operators.limit_length, 0),
-    Edit("meta_prompt", "an optimizer-written rewrite", _rewrite(meta_prompt.propose), 1),
-    Edit("critique", "a critique rewrite", _rewrite(critique.propose), 2),
+    Edit("meta_prompt", "an optimizer-written rewrite", _rewrite(meta_prompt.propose), meta_prompt.OPTIMIZER_CALLS),
+    Edit("critique", "a critique rewrite", _rewrite(critique.propose), critique.OPTIMIZER_CALLS),
 )
 EDIT_BY_NAME = {edit.name: edit for edit in EDITS}
 STOP = "stop"

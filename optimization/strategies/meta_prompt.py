@@ -2,6 +2,10 @@
 
 from .llm_written import PROMPTS_SCHEMA, conversation, read_prompts, show_failures, show_prompt
 
+DESCRIPTION = "OPRO-style: the optimizer model sees scored prompts and failures and writes new prompts."
+# Per iteration: one request, whatever the number of prompts asked for (screening asks for more in the same call).
+OPTIMIZER_CALLS = 1
+
 HISTORY_SHOWN = 8
 
 

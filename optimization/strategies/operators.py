@@ -6,6 +6,9 @@ allowed choices stated plainly and a few solved examples teach it the label's fo
 
 from . import Candidate
 
+DESCRIPTION = "Add or swap few-shot demonstrations, state the answer format and choices, limit the length."
+OPTIMIZER_CALLS = 0  # per iteration: these edits need no optimizer model
+
 FORMAT_MARK = "Reply with the answer only"
 LENGTH_MARK = "Use at most"
 

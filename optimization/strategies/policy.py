@@ -16,10 +16,14 @@ from django.core.files.storage import default_storage
 from promptopt.errors import PromptOptError
 
 from . import OptimizerError, StopOptimizing
-from .edits import ACTIONS, EDIT_BY_NAME, LABELS, STOP
+from .edits import ACTIONS, EDIT_BY_NAME, EDITS, LABELS, STOP
+
+DESCRIPTION = "A PPO policy trained offline (manage.py train_policy) picks the next edits from the run's situation."
+# Per iteration, at worst: every edit that asks the optimizer model (both rewrites, 1 + 2).
+OPTIMIZER_CALLS = sum(edit.optimizer_calls for edit in EDITS)
 
 
-def require_trained_policy():
+def require_ready():
     """Refuse a run of this strategy before it starts when storage holds no trained policy."""
     if not default_storage.exists(settings.POLICY_FILE):
         raise PromptOptError(

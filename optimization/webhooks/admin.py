@@ -2,9 +2,9 @@ from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 
-from promptopt.admin import TeamScopedAdmin, TeamScopedForm
 from promptopt.errors import NotAllowed, PromptOptError
-from promptopt.models import Role
+from promptopt.teams.admin import TeamScopedAdmin, TeamScopedForm
+from promptopt.teams.models import Role
 
 from . import services
 from .models import Delivery, Endpoint, Event

@@ -1,7 +1,7 @@
 from django import forms
 
-from promptopt.models import Role
-from promptopt.teams import ScopedChoiceField, teams_where
+from promptopt.teams.access import ScopedChoiceField, teams_where
+from promptopt.teams.models import Role
 
 from .models import Event
 

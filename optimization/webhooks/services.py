@@ -19,8 +19,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from promptopt.errors import PromptOptError
-from promptopt.models import Role
-from promptopt.teams import require_role
+from promptopt.teams.access import require_role
+from promptopt.teams.models import Role
 
 from .models import Delivery, Endpoint, Event
 from .signing import signed_headers

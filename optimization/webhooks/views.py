@@ -8,9 +8,9 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from promptopt.errors import NotAllowed, PromptOptError
-from promptopt.models import Role
-from promptopt.teams import may, scoped, scoped_or_404, teams_where
-from promptopt.views import member_view, page_of
+from promptopt.pages import member_view, page_of
+from promptopt.teams.access import may, scoped, scoped_or_404, teams_where
+from promptopt.teams.models import Role
 
 from . import services
 from .forms import EndpointForm

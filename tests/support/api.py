@@ -5,11 +5,12 @@ Plain functions rather than fixtures, so that the test modules import them like 
 import pytest
 from rest_framework.test import APIClient
 
-from optimization import selectors
+from optimization.api import production
 from optimization.models import PromptVersion, VersionStatus
 from optimization.reviews import review_approve, review_request, version_promote
-from promptopt.api_auth import TokenAuthentication, TokenRateThrottle
-from promptopt.models import ApiToken
+from promptopt.api.authentication import TokenAuthentication
+from promptopt.api.throttling import TokenRateThrottle
+from promptopt.teams.models import ApiToken
 
 API_URLS = pytest.mark.urls("promptopt.api_urls")
 
@@ -26,7 +27,7 @@ def isolate(settings, tmp_path, fast_passwords=True):
     }
     TokenRateThrottle._counts.clear()
     TokenAuthentication._touched.clear()
-    selectors._recent.clear()
+    production._recent.clear()
 
 
 def token_client(user, scheme="Bearer", scope=ApiToken.Scope.WRITE, expires_at=None):

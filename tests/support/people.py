@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django.contrib.auth import get_user_model
 
-from promptopt.models import Membership
+from promptopt.teams.models import Membership
 
 PASSWORD = "pw-for-tests-only"
 BIGBENCH = Path(__file__).resolve().parent.parent.parent / "data" / "bigbench"

@@ -2,7 +2,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from datasets.services import dataset_import
 from promptopt.errors import PromptOptError
-from promptopt.models import Team
+from promptopt.teams.models import Team
 
 
 class Command(BaseCommand):

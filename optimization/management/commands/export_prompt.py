@@ -2,7 +2,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from promptopt.models import Team
+from promptopt.teams.models import Team
 
 from ...exchange import prompt_export
 from ...models import Prompt

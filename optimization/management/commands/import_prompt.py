@@ -5,7 +5,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from promptopt.errors import PromptOptError
-from promptopt.models import Team
+from promptopt.teams.models import Team
 
 from ...exchange import prompt_import
 

@@ -9,9 +9,9 @@ from tqdm import tqdm
 
 from datasets.models import Dataset
 from promptopt.errors import PromptOptError
-from promptopt.models import Team
+from promptopt.teams.models import Team
 
-from ... import loop, services
+from ... import loop, selectors, services
 from ...batch_prediction.services import wait_in_foreground
 from ...models import Prompt, Run, RunStatus
 from ...statistics import Comparison
@@ -102,7 +102,7 @@ class Command(BaseCommand):
             )
             run = services.run_create(
                 dataset=dataset,
-                start_version=services.start_version_of(prompt, options["start_version"]),
+                start_version=selectors.start_version_of(prompt, options["start_version"]),
                 enqueue=False,
                 **parameters_of(options),
             )
@@ -111,7 +111,7 @@ class Command(BaseCommand):
         self.stderr.write(f"Run {run.pk}: {prompt.name} on {dataset.name}, at most {run.estimated_calls} LLM calls.")
         self._run_in_foreground(run)
         run.refresh_from_db()
-        result = services.run_summary(run)
+        result = selectors.run_summary(run)
         if options["json"]:
             self.stdout.write(json.dumps(result))
         else:

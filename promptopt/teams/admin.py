@@ -15,9 +15,9 @@ from django.contrib.admin.utils import get_fields_from_path
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
-from .admin_site import ScopedAdmin
+from ..admin_site import ScopedAdmin
+from .access import colleagues_of, may, scoped, teams_where
 from .models import ApiToken, Membership, Role, Team
-from .teams import colleagues_of, may, scoped, teams_where
 
 
 class TeamScopedForm(forms.ModelForm):

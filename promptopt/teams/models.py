@@ -56,7 +56,8 @@ class ApiToken(models.Model):
     """A user's key for the REST API. Only a hash is kept; the key itself is shown once, when it is made.
 
     A token acts as its owner, within its scope: it reaches exactly the owner's teams, and may do there what both
-    the owner's roles and the scope allow (`promptopt.api_auth.TokenScope` enforces the scope for every API view).
+    the owner's roles and the scope allow (`promptopt.api.authentication.TokenScope` enforces the scope for every
+    API view).
     What makes a key's token live (unrevoked, unexpired, its owner active) is `live_sql`, the one place that rule
     lives: both queries that authenticate a request use it (`TokenAuthentication.live_token`, and the production
     prompt's one query)."""

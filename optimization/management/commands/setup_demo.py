@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand
 
 from datasets.models import Dataset
 from datasets.services import dataset_import
-from promptopt.models import Membership, Role, Team
+from promptopt.teams.models import Membership, Role, Team
 
 DEMO_TASK = Path(settings.BASE_DIR) / "data" / "bigbench" / "sports_understanding.json"
 

@@ -6,11 +6,14 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from promptopt.api_auth import ApiConventions, TeamField, documented, get_scoped, valid_input
+from promptopt.api.conventions import ApiConventions, valid_input
+from promptopt.api.errors import documented
+from promptopt.api.scoping import TeamField, get_scoped
 
-from .api import PromptSerializer, _prompt
-from .exchange import export_filename, prompt_export, prompt_import
-from .models import Prompt
+from ..exchange import export_filename, prompt_export, prompt_import
+from ..models import Prompt
+from .objects import prompt_in_teams
+from .serializers import PromptSerializer
 
 
 class PromptImportSerializer(serializers.Serializer):
@@ -46,4 +49,4 @@ class PromptImportView(ApiConventions, APIView):
     def post(self, request):
         data = valid_input(PromptImportSerializer, request)
         prompt = prompt_import(team=data["team"], document=data["document"], by=request.user, name=data.get("name"))
-        return Response(PromptSerializer(_prompt(request, prompt.pk)).data, status=status.HTTP_201_CREATED)
+        return Response(PromptSerializer(prompt_in_teams(request, prompt.pk)).data, status=status.HTTP_201_CREATED)

@@ -1,7 +1,7 @@
 """What a signed-in user may see: their teams' objects, and nothing that says another team's exist.
 
 Reads are scoped here (another team's object is a 404, like one that does not exist). Writes are checked by
-the services (`require_role`, the review workflow), which raise NotAllowed; `promptopt.views.member_view`
+the services (`require_role`, the review workflow), which raise NotAllowed; `promptopt.pages.member_view`
 turns that into a 403 page.
 """
 
@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 
-from .errors import NotAllowed
+from ..errors import NotAllowed
 from .models import Membership, Role, Team
 
 

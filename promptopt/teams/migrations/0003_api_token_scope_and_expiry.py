@@ -1,6 +1,6 @@
 from django.db import migrations, models
 
-import promptopt.models
+import promptopt.teams.models
 
 
 class Migration(migrations.Migration):
@@ -40,7 +40,7 @@ class Migration(migrations.Migration):
                 blank=True,
                 help_text="From then on it is refused, like a revoked token. Empty: it never expires.",
                 null=True,
-                validators=[promptopt.models.in_the_future],
+                validators=[promptopt.teams.models.in_the_future],
             ),
         ),
     ]

@@ -8,11 +8,11 @@ from django.http import JsonResponse
 from django.shortcuts import redirect, render
 
 from promptopt.errors import NotAllowed, PromptOptError
-from promptopt.teams import ScopedChoiceField, scoped_or_404, teams_of
-from promptopt.views import member_view
+from promptopt.pages import member_view
+from promptopt.teams.access import ScopedChoiceField, scoped_or_404, teams_of
 
-from .exchange import export_filename, prompt_export, prompt_import
-from .models import Prompt
+from ..exchange import export_filename, prompt_export, prompt_import
+from ..models import Prompt
 
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
 
