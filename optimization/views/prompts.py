@@ -127,8 +127,7 @@ def version_review(request, pk, number, action):
     try:
         # A NotAllowed (a role missing, one's own version) goes on to member_view: a 403 page with its message.
         extra = {"override": request.POST.get("override", "")} if action == "request" else {}
-        transition.call(version=version, by=request.user, comment=request.POST.get("comment", ""),
-                                    **extra)
+        transition.call(version=version, by=request.user, comment=request.POST.get("comment", ""), **extra)
     except NotAllowed:
         raise
     except PromptOptError as exc:
