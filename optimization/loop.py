@@ -38,7 +38,7 @@ from .budget import budget_left, budget_spent
 from .leases import RunCancelled, claim, record
 from .llm import LLMError, Request, complete_batch
 from .models import Evaluation, Iteration, Prediction, PromptVersion, RunStatus, Step, VersionStatus
-from .racing import IMPROVEMENT, drop_if_behind, pick_winner, race_order, race_slices
+from .racing import IMPROVEMENT, pick_winner, race_order, race_round, race_slices
 from .strategies import Candidate, Failure, OptimizerError, Situation, StopOptimizing
 from .strategies.registry import strategy_for
 from .verdict import Side, judge
@@ -115,8 +115,8 @@ def optimizer(run):
 
 def refined_inference(run):
     """4. The candidates answer the same validation examples, within the budget: in a race, a slice at a time
-    (the first `race_from` examples, then twice as many, ...), and a candidate a paired test puts behind the
-    best on the examples answered so far answers no more."""
+    (the first `race_from` examples, then twice as many, ...), and a candidate that can no longer beat the best
+    so far, or that a paired test puts behind the best or the round's leader, answers no more."""
     candidates = list(this_iteration(run).candidates.all())
     examples = race_order(run)
     stop = budget_spent(run, upcoming_calls=len(candidates) * len(examples))
@@ -128,7 +128,7 @@ def refined_inference(run):
         for candidate in racing:
             infer(run, candidate, Split.VALIDATION, examples[:size])
         if size < len(examples):
-            racing = [c for c in racing if not drop_if_behind(run, c, best)]
+            racing = race_round(run, racing, best, examples[:size], len(examples))
     run.calls_saved = sum(
         len(examples) - e.answered
         for e in Evaluation.objects.filter(run=run, raced_out=True).annotate(answered=Count("predictions"))

@@ -1,5 +1,6 @@
-"""Racing: the candidates answer the validation examples a slice at a time, and one that a paired test puts behind
-the best answers no more; among those that answered everything, a tie goes to the shortest prompt."""
+"""Racing: the candidates answer the validation examples a slice at a time, and one that can no longer beat the
+best so far, or that a paired test puts behind the best so far or behind the round's leader, answers no more;
+among those that answered everything, a tie goes to the shortest prompt."""
 
 import random
 
@@ -12,12 +13,15 @@ from .statistics import behind_p_value
 
 IMPROVEMENT = 1e-9  # a score must rise by more than this to count as better
 # Racing drops a candidate when the one-sided paired test on the examples it has answered says it is behind the
-# best at this level. It decides only where to spend answers, never what is claimed (the test split does that), so
-# it is lenient, as in CAPO (Zehle et al., 2025, alpha 0.2): on a first slice of 10 right/wrong answers, 3 discordant
-# pairs all in the best's favour (p = 0.125), or 4 of 5 (p = 0.19), drop it.
+# best so far, or behind the leader of the round (the candidate, or the best so far, with the highest mean on
+# those examples), at this level. It decides only where to spend answers, never what is claimed (the test split
+# does that), so it is lenient, as in CAPO (Zehle et al., 2025, alpha 0.2, every candidate against the others):
+# on a first slice of 10 right/wrong answers, 3 discordant pairs all in the other's favour (p = 0.125), or 4 of 5
+# (p = 0.19), drop it.
 RACE_ALPHA = 0.2
 # Candidates the two-sided paired test cannot tell from the top one at this level tie with it (the shorter wins).
 TIE_ALPHA = 0.05
+BEST_POSSIBLE = 1.0  # every metric scores an answer from 0 to 1
 
 
 def race_order(run):
@@ -38,18 +42,59 @@ def race_slices(first, total):
     return sizes + [total]
 
 
-def drop_if_behind(run, candidate, best):
-    """Whether the one-sided paired test on the examples `candidate` has answered puts it behind the best (at
-    RACE_ALPHA); if so, it is scored on those alone and marked as dropped."""
+def race_round(run, racing, best, answered, total):
+    """The candidates still in the race after a round on the examples `answered` (of `total`); the others are
+    scored on the answers they have and marked as raced out. Judged on that slice alone, so that a round run
+    again after a crash decides as it did the first time."""
+    ids = {example.id for example in answered}
+    answers = {
+        c.pk: {e: s for e, s in slice_scores(run, evaluation_of(run, c, Split.VALIDATION)).items() if e in ids}
+        for c in racing
+    }
+    out = left_behind(run, answers, best, total)
+    for candidate in racing:
+        if candidate.pk in out:
+            drop(run, candidate)
+    return [c for c in racing if c.pk not in out]
+
+
+def left_behind(run, answers, best, total):
+    """Which racers (keys of `answers`, each one's scores by example on what it has answered of `total`) stop:
+    those that even every remaining answer right would not lift above the best so far (a candidate that does not
+    beat the best cannot win, so this costs nothing), and those that the one-sided paired test on the examples
+    they have answered puts behind the best so far or behind the round's leader (the racer, or the best so far,
+    with the highest mean on those examples), at RACE_ALPHA."""
+    leader = max([best, *answers.values()], key=lambda scores: slice_mean(scores, answers))
+    return {
+        key for key, mine in answers.items()
+        if cannot_beat_the_best(run, mine, total)
+        or any(rival is not mine and behind(run, mine, rival) for rival in (best, leader))
+    }
+
+
+def slice_mean(scores, answers):
+    """The mean of `scores` on the examples every racer has answered (the best so far has answered them all)."""
+    examples = set.intersection(*(set(a) for a in answers.values())) if answers else set(scores)
+    return sum(scores[e] for e in examples) / len(examples) if examples else 0.0
+
+
+def cannot_beat_the_best(run, mine, total):
+    return (sum(mine.values()) + (total - len(mine)) * BEST_POSSIBLE) / total <= run.best_score + IMPROVEMENT
+
+
+def behind(run, mine, theirs):
+    """Whether the one-sided paired test on the examples of `mine` puts them behind `theirs` at RACE_ALPHA."""
+    examples = [e for e in mine if e in theirs]
+    p_value = behind_p_value([theirs[e] for e in examples], [mine[e] for e in examples],
+                             binary=metrics.is_binary(run.metric))
+    return p_value < RACE_ALPHA
+
+
+def drop(run, candidate):
     evaluation = evaluation_of(run, candidate, Split.VALIDATION)
-    mine = slice_scores(run, evaluation)
-    p_value = behind_p_value([best[e] for e in mine], list(mine.values()), binary=metrics.is_binary(run.metric))
-    if p_value >= RACE_ALPHA:
-        return False
     evaluation.raced_out = True
     evaluation.save(update_fields=["raced_out"])
     score(run, evaluation)
-    return True
 
 
 def pick_winner(run, candidates):

@@ -1,6 +1,8 @@
-"""Racing: candidates answer the validation examples a slice at a time, and one a paired test puts behind the
-best answers no more; among the candidates left, one the test cannot tell from the top ties, and the shorter
-prompt wins."""
+"""Racing: candidates answer the validation examples a slice at a time, and one that can no longer beat the best,
+or that a paired test puts behind the best or the round's leader, answers no more; among the candidates left, one
+the test cannot tell from the top ties, and the shorter prompt wins."""
+
+from types import SimpleNamespace
 
 import pytest
 
@@ -19,11 +21,13 @@ FORMAT = f"{{input}}\n{FORMAT_MARK}: exactly one of plausible, implausible."
 
 @pytest.fixture
 def raced(dataset, student, monkeypatch):
-    """A run whose best so far names the answer format, in its second iteration, with the candidates given."""
+    """A run whose best so far names the answer format, in its second iteration, with the candidates given. Prompts
+    that name the format are wrong on one validation example, `wrong_at` in the race's order (the last: so one of
+    them ties with the best to the end)."""
 
-    def run_with(*candidates, race_from=4):
+    def run_with(*candidates, race_from=4, wrong_at=-1):
         run = start_run(dataset, examples_per_split=12, race_from=race_from, target=1.0)
-        wrong = loop.selected_examples(run, Split.VALIDATION)[0]
+        wrong = loop.race_order(run)[wrong_at]
         student.answers[wrong.input] = "implausible" if wrong.expected == "plausible" else "plausible"
         best = PromptVersion.objects.create(prompt=run.start_version.prompt, system_prompt="Judge sports.",
                                             output_instruction=FORMAT, parent=run.start_version, created_by_run=run)
@@ -44,13 +48,22 @@ def answered(run, note):
 
 def test_a_candidate_clearly_behind_stops_answering_and_the_run_counts_the_calls_saved(raced):
     run = raced(Candidate("Judge.", "{input}", (), "rambles"), Candidate("Judge these.", FORMAT, (), "formatted"))
-    # Slices of 4, 8, 12: after 4 the rambling one is wrong on 3 or 4 examples the best is right on, and right on
-    # none it is wrong on: one-sided p = 0.125 or 0.0625, below RACE_ALPHA.
+    # Slices of 4, 8, 12: after 4 the rambling one is wrong on 4 examples the best is right on, and right on none
+    # it is wrong on: one-sided p = 0.0625, below RACE_ALPHA.
     assert answered(run, "rambles") == 4 and answered(run, "formatted") == 12
     assert Evaluation.objects.get(run=run, version__note="rambles").raced_out is True
     assert run.calls_saved == 8
     candidate_calls = LLMCall.objects.filter(run=run, purpose="inference", iteration=1).count()
     assert candidate_calls == 12 + 4 + 12  # the best's 12, then the candidates'
+
+
+def test_a_candidate_that_can_no_longer_beat_the_best_stops_answering(raced):
+    run = raced(Candidate("Judge these.", FORMAT, (), "formatted"), wrong_at=0)
+    # Wrong on the race's first example like the best (11 of 12), it could at most tie: a tie does not win.
+    assert answered(run, "formatted") == 4 and run.calls_saved == 8
+    loop.run_next_step(run.pk)
+    run.refresh_from_db()
+    assert run.iterations.get().improved is False and run.best_version.note != "formatted"
 
 
 def test_without_racing_every_candidate_answers_every_example(raced):
@@ -132,3 +145,42 @@ def test_scores_that_are_not_right_or_wrong_race_with_the_signed_rank_test():
     best = [0.9, 0.8, 0.85, 0.7, 0.95, 0.6, 0.75, 0.9, 0.8, 0.7]
     assert behind_p_value(best, [s - 0.3 for s in best], binary=False) < racing.RACE_ALPHA
     assert behind_p_value(best, [s + 0.3 for s in best], binary=False) > 0.9
+
+
+def racers(best_score, metric="exact_match"):
+    return SimpleNamespace(best_score=best_score, metric=metric)
+
+
+def test_the_round_drops_a_racer_behind_its_leader_even_when_it_is_ahead_of_the_best():
+    best = dict.fromkeys(range(12), 0.0)  # the best so far: wrong everywhere
+    answers = {"leader": dict.fromkeys(range(4), 1.0), "behind": {0: 0.0, 1: 0.0, 2: 0.0, 3: 1.0}}
+    # "behind" beats the best (one gained, none lost) but loses three of three discordant pairs to the leader.
+    assert racing.left_behind(racers(0.0), answers, best, 12) == {"behind"}
+    # With the leader gone, nothing is ahead of it by enough.
+    assert racing.left_behind(racers(0.0), {"behind": answers["behind"]}, best, 12) == set()
+
+
+def test_the_round_keeps_racers_the_leader_is_not_clearly_ahead_of():
+    best = dict.fromkeys(range(12), 0.0)
+    answers = {"a": {0: 1.0, 1: 1.0, 2: 0.0, 3: 1.0}, "b": {0: 1.0, 1: 0.0, 2: 1.0, 3: 1.0}, "c": {0: 1.0, 1: 1.0,
+                                                                                               2: 0.0, 3: 0.0}}
+    assert racing.left_behind(racers(0.0), answers, best, 12) == set()
+
+
+def test_a_racer_that_could_at_most_tie_with_the_best_stops_though_no_test_puts_it_behind():
+    best = {e: 1.0 if e else 0.0 for e in range(12)}  # 11 of 12
+    tied_so_far = {0: 0.0, 1: 1.0, 2: 1.0, 3: 1.0}  # the same answers as the best on these four
+    one_wrong = {0: 1.0, 1: 0.0, 2: 1.0, 3: 1.0}  # one gained, one lost: no test says it is behind
+    assert racing.left_behind(racers(11 / 12), {"tied": tied_so_far, "one wrong": one_wrong}, best, 12) == {
+        "tied", "one wrong"}
+    # Against a best of 10 of 12 both can still win.
+    assert racing.left_behind(racers(10 / 12), {"tied": tied_so_far, "one wrong": one_wrong}, best, 12) == set()
+
+
+def test_scores_between_0_and_1_can_still_catch_up_by_the_remaining_examples():
+    best = dict.fromkeys(range(10), 0.8)
+    # Ahead on three examples, far behind on two: the signed-rank test does not put either behind (p about 0.4);
+    # with the five left all scoring 1, the first would end at 0.801, above the best, the second at 0.8 exactly.
+    catching_up = {0: 1.0, 1: 1.0, 2: 1.0, 3: 0.0, 4: 0.01}
+    at_most_equal = {0: 1.0, 1: 1.0, 2: 1.0, 3: 0.0, 4: 0.0}
+    assert racing.left_behind(racers(0.8, "token_f1"), {"a": catching_up, "b": at_most_equal}, best, 10) == {"b"}
