@@ -1,6 +1,6 @@
 """The walls between the project's parts, read from the source: the import graph has no circle, only the LLM layer
 talks to a provider's SDK, the loop sees no door, datasets know nothing of optimization, the project package's own
-code imports no app, and no module grows past the size a person reads in one sitting.
+code imports no app, and no module, of the apps or of their tests, grows past the size a person reads in one sitting.
 
 Every `import` counts, at the top of a module or inside a function: an import deferred into a function still makes
 the two modules depend on each other."""
@@ -170,6 +170,15 @@ def test_the_project_packages_own_code_imports_no_app(graph):
     assert {module: targets for module, targets in found.items() if targets} == {}
 
 
-def test_every_module_is_shorter_than_a_sitting(modules):
+def too_long(modules):
     lengths = {module: len(path.read_text().splitlines()) for module, path in modules.items()}
-    assert {module: n for module, n in lengths.items() if n >= LARGEST_MODULE} == {}
+    return {module: n for module, n in lengths.items() if n >= LARGEST_MODULE}
+
+
+def test_every_module_is_shorter_than_a_sitting(modules):
+    assert too_long(modules) == {}
+
+
+def test_every_test_module_is_shorter_than_a_sitting_too():
+    """The tests are read as often as the code: their modules, conftests and helpers are held to the same size."""
+    assert too_long({module_name(path): path for path in sorted((ROOT / "tests").rglob("*.py"))}) == {}

@@ -157,7 +157,7 @@ def test_a_screened_optimizer_step_done_twice_proposes_once(dataset, student, mo
 
 def test_the_run_page_shows_the_prediction_beside_the_measured_score(dataset, editor, student, monkeypatch):  # noqa: F811
     from optimization.views.run_evidence import score_chart
-    from tests.test_pages import client_for
+    from tests.pages.support import client_for
 
     def predict_four_tenths(run, history, candidates, keep):
         return candidates[:keep], {candidate.key(): 0.4 for candidate in candidates}

@@ -8,12 +8,12 @@ import pytest
 from datasets.models import Split
 from optimization.models import AuditEntry, Evaluation, VersionStatus
 from optimization.services import run_create
+from tests.pages.support import RUN_PARAMETERS, client_for, student_for, text
 from tests.test_loop import run_to_the_end
-from tests.test_pages import RUN_PARAMETERS, client_for, dataset, prompt, student_for, text, version  # noqa: F401
 
 
 @pytest.fixture
-def constant_run(dataset, version, editor, settings):  # noqa: F811
+def constant_run(dataset, version, editor, settings):
     """A run whose best version answers "plausible" to every example."""
     with student_for(dataset, settings) as student:
         student.answers = {text: "plausible" for text in student.answers}
@@ -22,7 +22,7 @@ def constant_run(dataset, version, editor, settings):  # noqa: F811
 
 
 @pytest.fixture
-def good_run(dataset, version, editor, settings):  # noqa: F811
+def good_run(dataset, version, editor, settings):
     with student_for(dataset, settings):
         run = run_create(dataset=dataset, start_version=version, created_by=editor, enqueue=False, **RUN_PARAMETERS)
         return run_to_the_end(run)
