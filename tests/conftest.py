@@ -35,6 +35,16 @@ def approver(team):
 
 
 @pytest.fixture
+def second_approver(team):
+    return member(team, "bea", Role.APPROVER)
+
+
+@pytest.fixture
+def viewer(team):
+    return member(team, "vic", Role.VIEWER)
+
+
+@pytest.fixture
 def stranger(other_team):
     return member(other_team, "sam", Role.APPROVER)
 

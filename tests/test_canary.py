@@ -13,9 +13,8 @@ from optimization.reviews import review_approve, review_request, version_promote
 from optimization.rollouts.models import Canary, Outcome, in_canary
 from optimization.rollouts.services import canary_comparison, canary_promote, canary_start, canary_stop
 from promptopt.errors import NotAllowed, PromptOptError
-from promptopt.teams.models import ApiToken, Role
+from promptopt.teams.models import ApiToken
 from tests.support.api import isolate, new_version, ship, token_client
-from tests.support.people import member
 
 URL = "/api/v1/prompts/ticket%20triage/production/"
 OUTCOMES = "/api/v1/prompts/ticket%20triage/outcomes/"
@@ -29,11 +28,6 @@ def isolated(settings, tmp_path):
 @pytest.fixture
 def prompt(team):
     return Prompt.objects.create(team=team, name="ticket triage")
-
-
-@pytest.fixture
-def second_approver(team):
-    return member(team, "bo", Role.APPROVER)
 
 
 @pytest.fixture

@@ -15,11 +15,6 @@ def prompt(team):
     return Prompt.objects.create(team=team, name="judge")
 
 
-@pytest.fixture
-def second_approver(team):
-    return member(team, "bea", Role.APPROVER)
-
-
 def candidate(prompt, author, text="Answer yes or no."):
     return PromptVersion.objects.create(prompt=prompt, system_prompt=text, created_by=author,
                                         status=VersionStatus.CANDIDATE)

@@ -8,9 +8,8 @@ import pytest
 
 from datasets.services import dataset_import
 from optimization.services import prompt_create, run_create
-from promptopt.teams.models import Role
 from tests.pages.support import RUN_PARAMETERS, SYSTEM_TEXT, student_for
-from tests.support.people import BIGBENCH, member
+from tests.support.people import BIGBENCH
 from tests.test_loop import run_to_the_end
 
 
@@ -19,16 +18,6 @@ def media(settings, tmp_path):
     """Uploads kept between the preview and the import land here, not in var/."""
     settings.MEDIA_ROOT = tmp_path
     return tmp_path
-
-
-@pytest.fixture
-def viewer(team):
-    return member(team, "vic", Role.VIEWER)
-
-
-@pytest.fixture
-def second_approver(team):
-    return member(team, "bea", Role.APPROVER)
 
 
 @pytest.fixture
