@@ -25,6 +25,7 @@ import random
 
 from django.db import transaction
 from django.db.models import Count
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from datasets.models import Split
@@ -155,8 +156,9 @@ def second_evaluation(run):
     stop = (
         run.best_score >= run.target and f"Target reached: {run.best_score:.3f} ≥ {run.target:.3f}."
         or run.iterations_without_improvement >= run.patience
-        and f"No improvement in {run.patience} iteration{'s' if run.patience != 1 else ''} (patience spent)."
-        or run.iteration >= run.max_iterations and f"Reached the limit of {run.max_iterations} iterations."
+        and f"No improvement in {run.patience} iteration{pluralize(run.patience)} (patience spent)."
+        or run.iteration >= run.max_iterations
+        and f"Reached the limit of {run.max_iterations} iteration{pluralize(run.max_iterations)}."
         or budget_spent(run)
     )
     if stop:

@@ -47,7 +47,7 @@ def test_it_trains_without_each_task_runs_three_arms_on_it_at_one_budget_and_pri
     # (the start and the best, on the test split) comes after.
     assert sum(calls for *_, calls, _ in rows) <= requests
     assert all(calls <= budgets[0] + 2 * EXAMPLES for *_, calls, _ in rows)
-    assert {stop for *_, stop in rows} == {"Reached the limit of 1 iterations."}
+    assert {stop for *_, stop in rows} == {"Reached the limit of 1 iteration."}
     # The fixed order's first edit states the format and shows demonstrations: the student then knows three
     # entailed_polarity examples in four, and no sports_understanding example.
     operators = {(task, test) for task, arm, _, test, _, _ in rows if arm == "operators"}

@@ -83,7 +83,7 @@ def test_patience_ends_a_run_that_does_not_improve(dataset, student):
 def test_max_iterations_ends_a_run(dataset, student):
     student.answers = {}
     run = run_to_the_end(start_run(dataset, patience=5, max_iterations=1))
-    assert run.stop_reason == "Reached the limit of 1 iterations."
+    assert run.stop_reason == "Reached the limit of 1 iteration."
     assert run.iterations.count() == 1
 
 
