@@ -20,7 +20,7 @@ class Command(BaseCommand):
         parser.add_argument("--password", default=os.environ.get("DEMO_PASSWORD", "demo-admin"))
         parser.add_argument("--all-tasks", action="store_true",
                             help="Import every BIG-bench task of data/bigbench/, not only the demo's (seed 0, as "
-                                 "the benchmarks do; the shipped policy was trained on them).")
+                                 "the benchmarks split them), e.g. for train_policy.")
 
     def handle(self, *args, password, all_tasks, **options):
         user, created = get_user_model().objects.get_or_create(
