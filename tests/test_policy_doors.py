@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 
 from optimization.models import Run
-from optimization.policy import replay, training
+from optimization.policy import files, replay, training
 from optimization.services import prompt_create, run_create, run_estimate
 from promptopt.errors import PromptOptError
 from tests import test_loop
@@ -28,8 +28,10 @@ LAUNCH = {"primary_provider": "openai", "primary_model": "", "optimizer_provider
 
 
 @pytest.fixture(autouse=True)
-def media(settings, tmp_path):
-    settings.MEDIA_ROOT = tmp_path
+def media(settings, tmp_path, monkeypatch):
+    """Storage in a fresh directory, and no policy shipped with the code (test_policy_shipped.py has that one)."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+    monkeypatch.setattr(files, "SHIPPED_DIR", tmp_path / "shipped")
 
 
 @pytest.fixture

@@ -1,9 +1,9 @@
 """PPO (stable-baselines3) trained on replay tables, and kept through Django's storage with what it saw.
 
-A policy is two files in storage: NAME (stable-baselines3's zip) and NAME with .json for a suffix (the datasets
-and tables it was trained on, their sizes, the seed, the hyperparameters, the features and actions, the versions
-of the libraries). torch and stable-baselines3 are imported here only inside functions: a page, the API or a run
-of another strategy never pays for loading them.
+A policy is two files in storage (or shipped with the code: files.py): NAME (stable-baselines3's zip) and NAME
+with .json for a suffix (the datasets and tables it was trained on, their sizes, the seed, the hyperparameters,
+the features and actions, the versions of the libraries). torch and stable-baselines3 are imported here only
+inside functions: a page, the API or a run of another strategy never pays for loading them.
 """
 
 import io
@@ -18,7 +18,7 @@ from django.core.files.storage import default_storage
 from optimization.strategies.edits import ACTIONS
 from promptopt.errors import PromptOptError
 
-from . import uniform
+from . import files, uniform
 from .env import CALL_PRICE, MAX_STEPS, TARGET, PromptEditEnv
 from .features import FEATURES
 
@@ -102,19 +102,18 @@ class TrainedPolicy:
 
 
 def load(name):
-    """The policy kept under `name`, checked against the features and actions this code has."""
-    if not default_storage.exists(name):
+    """The policy kept under `name` (in storage, else shipped with the code), checked against the features and
+    actions this code has."""
+    if not files.exists(name):
         raise PromptOptError(f"No trained policy at {name!r} in storage; train one with manage.py train_policy.")
     _torch()
     from stable_baselines3 import PPO
 
-    with default_storage.open(record_name(name)) as stored:
-        record = json.loads(stored.read())
+    record = json.loads(files.read(record_name(name)))
     if record.get("features") != list(FEATURES) or record.get("actions") != list(ACTIONS):
         raise PromptOptError(f"The policy at {name!r} was trained on other features or actions than this version "
                              "has; train it again with manage.py train_policy.")
     if record.get("kind") == uniform.KIND:
         return uniform.UniformPolicy(record)
-    with default_storage.open(name) as stored:
-        model = PPO.load(io.BytesIO(stored.read()), device="cpu")
+    model = PPO.load(io.BytesIO(files.read(name)), device="cpu")
     return TrainedPolicy(model, record)

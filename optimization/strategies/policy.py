@@ -4,15 +4,16 @@ From the run's situation it builds the observation the policy saw in training, a
 each action is, and makes the k most probable edits that apply, each one candidate whose note says which action
 it was and how probable the policy found it. When stopping is the most probable action, the run stops iterating.
 
-The policy is the file the POLICY_FILE setting names in storage. Without one a run of this strategy is refused
+The policy is the file the POLICY_FILE setting names in storage, else the one shipped with the code under that
+file name (optimization/policy/files.py). Without either, a run of this strategy is refused
 at creation (services.run_create): falling back to a fixed order would make a run that says "policy" and is not.
 """
 
 import dataclasses
 
 from django.conf import settings
-from django.core.files.storage import default_storage
 
+from optimization.policy import files as policy_files
 from promptopt.errors import PromptOptError
 
 from . import OptimizerError, StopOptimizing
@@ -25,11 +26,11 @@ OPTIMIZER_CALLS = sum(edit.optimizer_calls for edit in EDITS)
 
 def require_ready():
     """Refuse a run of this strategy before it starts when storage holds no trained policy."""
-    if not default_storage.exists(settings.POLICY_FILE):
+    if not policy_files.exists(settings.POLICY_FILE):
         raise PromptOptError(
             f"The policy strategy needs a trained policy, and storage has none at {settings.POLICY_FILE!r} (the "
-            "POLICY_FILE setting). Train one with `manage.py train_policy --dataset NAME`, or choose another "
-            "strategy."
+            "POLICY_FILE setting), nor does the code ship one by that name. Train one with `manage.py train_policy "
+            "--dataset NAME`, or choose another strategy."
         )
 
 
