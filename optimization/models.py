@@ -175,7 +175,8 @@ class Run(models.Model):
     race_from = models.PositiveIntegerField(
         default=10, validators=between(0, 100_000),
         help_text="Score each candidate on this many validation examples first, then twice as many, and so on, "
-                  "dropping one a paired test puts behind the best; 0: every candidate answers every example.",
+                  "dropping one that can no longer beat the best or that a paired test puts behind the best or the "
+                  "round's leader; 0: every candidate answers every example.",
     )
     examples_per_split = models.PositiveIntegerField(
         default=40, validators=between(1, 100_000), help_text="At most this many examples per split."
@@ -298,7 +299,9 @@ class Evaluation(models.Model):
         default=False, help_text="Nearly every answer is the same while the right answers are not."
     )
     raced_out = models.BooleanField(
-        default=False, help_text="Dropped by racing: scored only on the first examples, behind the best there."
+        default=False,
+        help_text="Dropped by racing: scored only on the first examples, where it could no longer beat the best or "
+                  "was behind.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

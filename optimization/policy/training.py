@@ -105,7 +105,8 @@ def load(name):
     """The policy kept under `name` (in storage, else shipped with the code), checked against the features and
     actions this code has."""
     if not files.exists(name):
-        raise PromptOptError(f"No trained policy at {name!r} in storage; train one with manage.py train_policy.")
+        raise PromptOptError(f"No trained policy at {name!r} in storage or shipped with the code; train one with "
+                             "manage.py train_policy.")
     _torch()
     from stable_baselines3 import PPO
 
