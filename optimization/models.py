@@ -175,8 +175,9 @@ class Run(models.Model):
     race_from = models.PositiveIntegerField(
         default=10, validators=between(0, 100_000),
         help_text="Score each candidate on this many validation examples first, then twice as many, and so on, "
-                  "dropping one that can no longer beat the best or that a paired test puts behind the best or the "
-                  "round's leader; 0: every candidate answers every example.",
+                  "dropping one that can no longer beat the best, is unlikely to (a predicted chance under 0.1), or "
+                  "that a paired test puts behind the best or the round's leader; 0: every candidate answers every "
+                  "example.",
     )
     examples_per_split = models.PositiveIntegerField(
         default=40, validators=between(1, 100_000), help_text="At most this many examples per split."
@@ -300,8 +301,8 @@ class Evaluation(models.Model):
     )
     raced_out = models.BooleanField(
         default=False,
-        help_text="Dropped by racing: scored only on the first examples, where it could no longer beat the best or "
-                  "was behind.",
+        help_text="Dropped by racing: scored only on the first examples, where it could no longer beat the best, "
+                  "was unlikely to, or was behind.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

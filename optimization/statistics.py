@@ -35,6 +35,24 @@ def behind_p_value(baseline, candidate, *, binary):
     return _p_value(np.asarray(baseline, float), np.asarray(candidate, float), binary, alternative="less")
 
 
+def chance_to_exceed(observed, remaining, threshold, *, binary):
+    """The predictive probability that `remaining` more scores of the same kind as `observed` add up to more than
+    `threshold`. Right/wrong scores: the beta-binomial under a uniform prior on the rate of right answers; other
+    scores: the Student-t prediction of a normal sample's sum, and 1.0 where fewer than two scores or scores that do
+    not vary leave nothing to predict from."""
+    observed = np.asarray(observed, float)
+    if remaining <= 0 or threshold < 0:
+        return float(threshold < 0)
+    if binary:
+        right = observed.sum()
+        return float(stats.betabinom.sf(np.floor(threshold), remaining, 1 + right, 1 + observed.size - right))
+    spread = observed.std(ddof=1) if observed.size > 1 else 0.0
+    if spread == 0:
+        return 1.0
+    scale = spread * np.sqrt(remaining + remaining**2 / observed.size)
+    return float(stats.t.sf((threshold - remaining * observed.mean()) / scale, observed.size - 1))
+
+
 def _p_value(baseline, candidate, binary, alternative="two-sided"):
     if binary:
         # Only the discordant pairs carry information: under no difference each is a fair coin.

@@ -1,6 +1,6 @@
 """Racing: candidates answer the validation examples a slice at a time, and one that can no longer beat the best,
-or that a paired test puts behind the best or the round's leader, answers no more; among the candidates left, one
-the test cannot tell from the top ties, and the shorter prompt wins."""
+is unlikely to, or that a paired test puts behind the best or the round's leader, answers no more; among the
+candidates left, one the test cannot tell from the top ties, and the shorter prompt wins."""
 
 from types import SimpleNamespace
 
@@ -184,3 +184,37 @@ def test_scores_between_0_and_1_can_still_catch_up_by_the_remaining_examples():
     catching_up = {0: 1.0, 1: 1.0, 2: 1.0, 3: 0.0, 4: 0.01}
     at_most_equal = {0: 1.0, 1: 1.0, 2: 1.0, 3: 0.0, 4: 0.0}
     assert racing.left_behind(racers(0.8, "token_f1"), {"a": catching_up, "b": at_most_equal}, best, 10) == {"b"}
+
+
+def test_a_racer_unlikely_to_end_above_the_best_stops_though_it_still_could():
+    # The best so far is right on 16 of 40; on the first 10 it is right exactly where each racer is, so no paired
+    # test separates them, and either could still end at 32 of 40 with every remaining answer right.
+    best = {e: 1.0 if e < 2 or e >= 26 else 0.0 for e in range(40)}
+    two_right = {e: best[e] for e in range(10)}
+    three_right = {e: 1.0 if e < 3 else 0.0 for e in range(10)}
+    best_of_three = {**best, 2: 1.0, 39: 0.0}
+    # Right on 2 of 10, it needs 15 of the 30 left: a predictive chance of 0.07. Right on 3, 14 of 30: 0.23.
+    assert racing.left_behind(racers(0.4), {"two": two_right}, best, 40) == {"two"}
+    assert racing.left_behind(racers(0.4), {"three": three_right}, best_of_three, 40) == set()
+
+
+def test_the_chance_to_end_above_the_best_is_the_beta_binomial_prediction():
+    import numpy as np
+
+    from optimization.statistics import chance_to_exceed
+
+    rng = np.random.default_rng(0)
+    rates = rng.beta(1 + 3, 1 + 7, size=200_000)  # 3 right of 10, a uniform prior
+    simulated = float(np.mean(rng.binomial(30, rates) > 12))
+    assert chance_to_exceed([1.0] * 3 + [0.0] * 7, 30, 12, binary=True) == pytest.approx(simulated, abs=0.005)
+    assert chance_to_exceed([1.0] * 3 + [0.0] * 7, 30, 30, binary=True) == 0.0  # more than all 30 right
+    assert chance_to_exceed([0.0] * 10, 30, -0.5, binary=True) == 1.0  # already above
+
+
+def test_scores_between_0_and_1_are_predicted_from_their_spread_and_not_at_all_without_one():
+    from optimization.statistics import chance_to_exceed
+
+    low = [0.1, 0.2, 0.15, 0.1, 0.05, 0.2, 0.1, 0.15, 0.1, 0.2]  # mean 0.135
+    assert chance_to_exceed(low, 30, 0.5 * 30, binary=False) < 0.001
+    assert 0.4 < chance_to_exceed(low, 30, 0.135 * 30, binary=False) < 0.6
+    assert chance_to_exceed([0.2] * 10, 30, 0.5 * 30, binary=False) == 1.0  # no spread: nothing to predict from
