@@ -377,3 +377,33 @@ def test_a_job_vertex_refuses_fails_the_run_in_vertexs_words(dataset, vertex):
     job = BatchJob.objects.get(run=run)
     assert (job.name, job.error) == ("", run.last_error.removeprefix("1. Primary inference: "))
     assert job.finished_at is not None
+
+
+def test_a_creation_vertex_refuses_for_now_is_asked_again(dataset, vertex):
+    vertex.refusals = [503, 429]  # the service unavailable, then a quota: no job was made either time
+
+    run = run_to_the_end(start_run(dataset))
+
+    assert run.status == RunStatus.SUCCEEDED, run.last_error
+    assert vertex.refusals == [] and len(vertex.created) == BatchJob.objects.filter(run=run).count()
+
+
+def test_a_creation_that_may_have_made_a_job_is_not_asked_again(dataset, vertex, settings):
+    settings.LLM_MAX_RETRIES = 5
+    vertex.refusals = [500]  # an internal error: the job may exist, and a second would be paid for twice
+
+    run = run_to_the_end(start_run(dataset))
+
+    assert (run.status, run.step) == (RunStatus.FAILED, Step.PRIMARY_INFERENCE)
+    assert "Error code: 500" in run.last_error and "attempts" not in run.last_error
+
+
+def test_a_creation_refused_every_time_says_how_often_it_was_asked(dataset, vertex, settings):
+    settings.LLM_MAX_RETRIES = 2
+    vertex.refuse = 503
+
+    run = run_to_the_end(start_run(dataset))
+
+    assert run.status == RunStatus.FAILED
+    assert run.last_error == ("1. Primary inference: Error code: 503 UNAVAILABLE - The service is currently "
+                              "unavailable. (gave up after 3 attempts)")

@@ -8,14 +8,10 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
-import tenacity
 from django.conf import settings
 
-from . import per_process
+from . import per_process, retries
 from .interface import LLMError
-
-# A server asking us to wait longer than this is not going to answer this batch: give up instead.
-MAX_RETRY_AFTER = 120.0
 
 
 def answers(provider, name, jobs):
@@ -66,13 +62,6 @@ def answers(provider, name, jobs):
 def _complete(provider, name, request, model, limiter, stop):
     if stop.is_set():
         return None
-    retrying = tenacity.Retrying(
-        stop=tenacity.stop_after_attempt(settings.LLM_MAX_RETRIES + 1),
-        wait=_Backoff(),
-        retry=tenacity.retry_if_exception(_worth_retrying),
-        sleep=stop.wait,  # a failed batch wakes its sleepers, which then start no new call
-        reraise=True,
-    )
     attempts = 0
 
     def attempt():
@@ -88,37 +77,14 @@ def _complete(provider, name, request, model, limiter, stop):
         return completion
 
     try:
-        return retrying(attempt)
+        # A failed batch wakes its sleepers, which then start no new call.
+        return retries.retrying(sleep=stop.wait)(attempt)
     except Exception as error:
         stop.set()  # here, not in answers(): this worker's next job must already see it
         if isinstance(error, LLMError):
-            if error.retry_after is not None and error.retry_after > MAX_RETRY_AFTER:
-                error.message += f" (the server asks to wait {error.retry_after:.0f} s)"
-            elif attempts > 1:
-                error.message += f" (gave up after {attempts} attempts)"
-            error.message = f"{name} ({model}): {error.message}"
+            error.message = f"{name} ({model}): {retries.explained(error, attempts)}"
             error.args = (error.message,)
         raise
-
-
-def _worth_retrying(error):
-    if not isinstance(error, LLMError) or not error.retryable:
-        return False
-    return error.retry_after is None or error.retry_after <= MAX_RETRY_AFTER
-
-
-class _Backoff(tenacity.wait.wait_base):
-    """What the server's Retry-After asks, when it says; otherwise exponential backoff with jitter."""
-
-    def __call__(self, retry_state):
-        error = retry_state.outcome.exception()
-        if error.retry_after is not None:
-            return error.retry_after
-        initial = settings.LLM_RETRY_INITIAL_DELAY
-        backoff = tenacity.wait_exponential_jitter(
-            initial=initial, max=settings.LLM_RETRY_MAX_DELAY, jitter=initial
-        )
-        return backoff(retry_state)
 
 
 def _limiter(name):

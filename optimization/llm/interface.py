@@ -47,11 +47,13 @@ class Completion:
 class LLMError(Exception):
     """A completion that could not be had. `retryable` says whether asking again later can help."""
 
-    def __init__(self, message: str, retryable: bool, *, retry_after: float | None = None):
+    def __init__(self, message: str, retryable: bool, *, retry_after: float | None = None,
+                 status_code: int | None = None):
         super().__init__(message)
         self.message = message
         self.retryable = retryable
         self.retry_after = retry_after  # seconds the server asked us to wait, if it said
+        self.status_code = status_code  # the HTTP status the provider answered with, if it answered
 
     def __reduce__(self):  # picklable, for task queues that store what a task raised
         return (self.__class__, (self.message, self.retryable), self.__dict__)

@@ -27,6 +27,7 @@ class VertexBatchServer(VertexServer):
         self.plans = []  # the states of the next jobs created, one list each; then `states`
         self.error = {"code": 3, "message": "The input file holds an invalid request."}  # of a job that fails
         self.refuse = None  # an HTTP status from ERRORS: how job creation is refused
+        self.refusals = []  # HTTP statuses from ERRORS that refuse the next creations, one each, before `refuse`
         self.unanswered = 0  # the first lines of each job's output answered with an error status instead
         self.jobs = {}  # id -> {"job": the job as returned, "states": what its next checks find}
         self.created = []  # the bodies of the jobs created
@@ -44,7 +45,7 @@ class VertexBatchServer(VertexServer):
 
     async def create_job(self, request):
         body = await request.json()
-        refused = self._refusal(request) or self.refuse
+        refused = self._refusal(request) or (self.refusals.pop(0) if self.refusals else self.refuse)
         missing = [field for field in ("displayName", "model", "inputConfig", "outputConfig") if not body.get(field)]
         if refused or missing:
             status, message = ERRORS[refused or 400]

@@ -15,6 +15,7 @@ ERRORS = {
     401: ("UNAUTHENTICATED", "Request is missing required authentication credential."),
     403: ("PERMISSION_DENIED", "Permission denied on resource project test-project."),
     429: ("RESOURCE_EXHAUSTED", "Resource exhausted. Please try again later."),
+    500: ("INTERNAL", "Internal error encountered."),
     503: ("UNAVAILABLE", "The service is currently unavailable."),
 }
 

@@ -22,7 +22,7 @@ from google.api_core import exceptions
 from google.genai import types
 from google.oauth2.credentials import Credentials
 
-from .. import per_process
+from .. import per_process, retries
 from ..interface import LLMError, retry_after
 from .vertex import completion_of, contents_of
 
@@ -82,9 +82,25 @@ def submit(*, model, input_uri, output_uri, display_name):
         input_config={"instances_format": "jsonl", "gcs_source": {"uris": [input_uri]}},
         output_config={"predictions_format": "jsonl", "gcs_destination": {"output_uri_prefix": output_uri}},
     )
-    with sdk_errors():
-        client, parent = _client()
-        return _job(client.create_batch_prediction_job(parent=parent, batch_prediction_job=job, **_once()))
+
+    def create():
+        with sdk_errors():
+            client, parent = _client()
+            return _job(client.create_batch_prediction_job(parent=parent, batch_prediction_job=job, **_once()))
+
+    attempts = retries.retrying(worth=_refused_for_now)
+    try:
+        return attempts(create)
+    except LLMError as error:
+        error.message = retries.explained(error, attempts.statistics.get("attempt_number", 1))
+        error.args = (error.message,)
+        raise
+
+
+def _refused_for_now(error):
+    """A creation Vertex refused for now (quota, or the service unavailable) made no job, so it can be asked again.
+    Not after a time-out or an internal error: the job may exist, and a second one would be paid for twice."""
+    return retries.worth_retrying(error) and error.status_code in (429, 503)
 
 
 def get(name):
@@ -137,7 +153,8 @@ def _api_error(error):
         status, message = getattr(error.grpc_status_code, "name", ""), error.message
     retryable = code in (408, 429) or code >= 500
     headers = getattr(error.response, "headers", None)
-    return LLMError(f"Error code: {code} {status} - {message}", retryable, retry_after=retry_after(headers))
+    return LLMError(f"Error code: {code} {status} - {message}", retryable, retry_after=retry_after(headers),
+                    status_code=code or None)
 
 
 def _client():
