@@ -124,6 +124,42 @@ def test_a_target_that_turned_private_is_not_sent_to(team, prompt, editor, appro
     assert delivery.status == "retrying" and "private" in delivery.last_error and delivery.last_status_code is None
 
 
+def test_a_name_that_turns_private_after_the_check_is_not_connected_to(team, prompt, editor, approver, settings,
+                                                                        monkeypatch):
+    """DNS rebinding: the name resolves to a public address when the delivery checks it and to loopback a moment
+    later, when the connection is made. The delivery goes to the address it checked."""
+    import socket
+
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = False
+    resolve, connect = socket.getaddrinfo, socket.create_connection
+    resolutions, connections = [], []
+
+    def rebinding(host, port, *args, **kwargs):
+        if host != "rebinding.example":
+            return resolve(host, port, *args, **kwargs)
+        resolutions.append(host)
+        address = "8.8.8.8" if len(resolutions) <= 2 else "127.0.0.1"  # registering, checking; then loopback
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    def recorded(address, *args, **kwargs):
+        connections.append(address)
+        if address[0] == "8.8.8.8":
+            raise ConnectionRefusedError("refused (no outside network in the tests)")
+        return connect(address, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    monkeypatch.setattr(socket, "create_connection", recorded)
+    with WebhookReceiver() as receiver:
+        url = receiver.hook_url.replace("127.0.0.1", "rebinding.example")
+        endpoint_create(team=team, url=url, events=[Event.PROMOTED], by=approver)
+        ship(new_version(prompt, editor, "One."), editor, approver)
+        delivery = attempt(Delivery.objects.get().pk)
+
+    assert receiver.received == []
+    assert [host for host, _ in connections] == ["8.8.8.8"]
+    assert delivery.status == "retrying" and "refused" in delivery.last_error
+
+
 def test_it_gives_up_after_the_last_attempt(loopback_allowed, team, prompt, editor, approver, settings):
     settings.WEBHOOK_MAX_ATTEMPTS, settings.WEBHOOK_RETRY_SECONDS = 2, 0
     with WebhookReceiver(answers=[503]) as receiver:

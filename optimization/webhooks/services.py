@@ -24,7 +24,7 @@ from promptopt.teams.models import Role
 
 from .models import Delivery, Endpoint, Event
 from .signing import signed_headers
-from .targets import checked_target
+from .targets import checked_target, opener
 
 
 def _checked_events(events):
@@ -118,14 +118,6 @@ def backoff(attempts):
     return settings.WEBHOOK_RETRY_SECONDS * 4 ** (attempts - 1)
 
 
-class _NoRedirects(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, *args, **kwargs):
-        return None  # a redirect is an answer like any other: following it could lead to a private address
-
-
-_opener = urllib.request.build_opener(_NoRedirects)
-
-
 def attempt(delivery_id):
     """One attempt at a delivery, if it is due and no other worker holds it. Returns the delivery."""
     now = timezone.now()
@@ -160,14 +152,14 @@ def _send(delivery):
     if not endpoint.active:
         return None, "Not sent."
     try:
-        checked_target(endpoint.url)
+        target = checked_target(endpoint.url)
     except PromptOptError as exc:
         return None, exc.message
     body = delivery.body.encode()
     headers = signed_headers(secret=endpoint.secret, body=body, delivery_id=delivery.pk, event=delivery.event)
     request = urllib.request.Request(endpoint.url, data=body, headers=headers, method="POST")
     try:
-        with _opener.open(request, timeout=settings.WEBHOOK_TIMEOUT_SECONDS) as response:
+        with opener(target).open(request, timeout=settings.WEBHOOK_TIMEOUT_SECONDS) as response:
             return response.status, ""
     except urllib.error.HTTPError as exc:
         with exc:
