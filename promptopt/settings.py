@@ -358,6 +358,8 @@ WEBHOOK_ALLOW_PRIVATE_TARGETS = _bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", False)
 WEBHOOK_TIMEOUT_SECONDS = _number("WEBHOOK_TIMEOUT_SECONDS", 10, cast=float, minimum=0.1)
 WEBHOOK_RETRY_SECONDS = _number("WEBHOOK_RETRY_SECONDS", 10, cast=float, minimum=0)
 WEBHOOK_MAX_ATTEMPTS = _number("WEBHOOK_MAX_ATTEMPTS", 6, minimum=1)
+# A rotated secret still signs deliveries (beside the new one) this long, so receivers can switch without a gap.
+WEBHOOK_SECRET_OVERLAP_HOURS = _number("WEBHOOK_SECRET_OVERLAP_HOURS", 24, cast=float, minimum=0)
 
 # How long a worker holds a run for its current step without news; a dead worker's run is resumed after it.
 RUN_LEASE_SECONDS = _number("RUN_LEASE_SECONDS", 120, minimum=1)

@@ -1,5 +1,5 @@
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 
 from promptopt.errors import NotAllowed, PromptOptError
@@ -47,7 +47,8 @@ class EndpointAdmin(TeamScopedAdmin):
     list_filter = ["active", "team"]
     search_fields = ["url", "description"]
     readonly_fields = ["created_by", "created_at"]
-    exclude = ["secret"]  # shown to the team's approvers on the endpoint's page, not in the admin
+    exclude = ["secret", "previous_secret"]  # shown to the team's approvers on the endpoint's page, not here
+    actions = ["rotate_secret"]
 
     def save_model(self, request, obj, form, change):
         try:
@@ -61,6 +62,21 @@ class EndpointAdmin(TeamScopedAdmin):
                                                                       created.created_at)
         except NotAllowed as exc:  # the form offers only teams where the user is an approver
             raise PermissionDenied(exc.message) from exc
+
+
+    @admin.action(description="Rotate the secrets of the selected endpoints", permissions=["change"])
+    def rotate_secret(self, request, queryset):
+        """Through the service, which checks the approver role in each endpoint's team; the new secret is on the
+        endpoint's page, and the old one keeps signing beside it for WEBHOOK_SECRET_OVERLAP_HOURS."""
+        for endpoint in queryset.select_related("team"):
+            try:
+                services.endpoint_rotate_secret(endpoint=endpoint, by=request.user)
+            except PromptOptError as exc:
+                self.message_user(request, f"{endpoint}: {exc.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"{endpoint}: a new secret, on the endpoint's page; the old one signs "
+                                           f"beside it until {endpoint.previous_secret_until:%Y-%m-%d %H:%M} UTC.",
+                                  messages.SUCCESS)
 
 
 @admin.register(Delivery)

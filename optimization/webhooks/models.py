@@ -31,6 +31,10 @@ class Endpoint(models.Model):
     events = models.JSONField(default=list, help_text="The events sent to it (see Event).")
     # Kept as is, not hashed: every delivery is signed with it. Shown to the team's approvers.
     secret = models.CharField(max_length=100, default=new_secret, editable=False)
+    previous_secret = models.CharField(max_length=100, blank=True, editable=False)
+    previous_secret_until = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="Until then deliveries are signed with both secrets."
+    )
     active = models.BooleanField(default=True, help_text="Off: nothing more is sent; deliveries already queued stop.")
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -40,6 +44,13 @@ class Endpoint(models.Model):
 
     def __str__(self):
         return self.url
+
+    def signing_secrets(self, now):
+        """The secrets a delivery made at `now` is signed with: the current one, and the one it replaced while
+        the rotation's overlap lasts."""
+        if self.previous_secret and self.previous_secret_until and now < self.previous_secret_until:
+            return [self.secret, self.previous_secret]
+        return [self.secret]
 
     def event_labels(self):
         return [Event(event).label for event in self.events if event in Event.values]

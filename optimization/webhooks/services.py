@@ -22,7 +22,7 @@ from promptopt.errors import PromptOptError
 from promptopt.teams.access import require_role
 from promptopt.teams.models import Role
 
-from .models import Delivery, Endpoint, Event
+from .models import Delivery, Endpoint, Event, new_secret
 from .signing import signed_headers
 from .targets import checked_target, opener
 
@@ -57,6 +57,16 @@ def endpoint_update(*, endpoint, by, active=None, events=None, description=None)
             checked_target(endpoint.url)
         endpoint.active = active
     endpoint.save()
+    return endpoint
+
+
+def endpoint_rotate_secret(*, endpoint, by):
+    """A new secret for the endpoint. The one it replaces still signs deliveries, beside the new one, for
+    WEBHOOK_SECRET_OVERLAP_HOURS, so that a receiver can switch to the new one without rejecting any."""
+    require_role(by, endpoint.team, Role.APPROVER)
+    endpoint.previous_secret, endpoint.secret = endpoint.secret, new_secret()
+    endpoint.previous_secret_until = timezone.now() + timedelta(hours=settings.WEBHOOK_SECRET_OVERLAP_HOURS)
+    endpoint.save(update_fields=["secret", "previous_secret", "previous_secret_until"])
     return endpoint
 
 
@@ -156,7 +166,8 @@ def _send(delivery):
     except PromptOptError as exc:
         return None, exc.message
     body = delivery.body.encode()
-    headers = signed_headers(secret=endpoint.secret, body=body, delivery_id=delivery.pk, event=delivery.event)
+    headers = signed_headers(secrets=endpoint.signing_secrets(timezone.now()), body=body, delivery_id=delivery.pk,
+                             event=delivery.event)
     request = urllib.request.Request(endpoint.url, data=body, headers=headers, method="POST")
     try:
         with opener(target).open(request, timeout=settings.WEBHOOK_TIMEOUT_SECONDS) as response:

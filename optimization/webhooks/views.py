@@ -2,9 +2,11 @@
 
 import uuid
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from promptopt.errors import NotAllowed, PromptOptError
@@ -55,7 +57,8 @@ def endpoint_detail(request, pk):
     endpoint = _endpoint(request, pk)
     return render(request, "webhooks/detail.html", {
         "endpoint": endpoint, "can_manage": may(request.user, endpoint.team, Role.APPROVER),
-        "page": page_of(request, endpoint.deliveries.all()),
+        "page": page_of(request, endpoint.deliveries.all()), "now": timezone.now(),
+        "overlap_hours": settings.WEBHOOK_SECRET_OVERLAP_HOURS,
     })
 
 
@@ -71,6 +74,11 @@ def endpoint_change(request, pk, action):
         if action in ("on", "off"):
             services.endpoint_update(endpoint=endpoint, by=request.user, active=action == "on")
             messages.success(request, f"Endpoint {endpoint.url} turned {action}.")
+        elif action == "rotate":
+            services.endpoint_rotate_secret(endpoint=endpoint, by=request.user)
+            messages.success(request, "A new secret is below. Until "
+                                      f"{endpoint.previous_secret_until:%Y-%m-%d %H:%M} UTC each delivery is also "
+                                      "signed with the old one: switch the receiver to the new one before then.")
         elif action == "retry":
             delivery = scoped_or_404(Delivery.objects.select_related("endpoint"), request.user,
                                      endpoint=endpoint, pk=_uuid(request.POST.get("delivery")))
