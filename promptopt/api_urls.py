@@ -1,7 +1,8 @@
 """The REST API: /api/v1/..., its OpenAPI schema at /api/schema/ and Swagger UI at /api/docs/.
 
 Included at the root by promptopt/urls.py: `path("", include("promptopt.api_urls"))`. Each app's API views live
-in the app (`datasets/api.py`, `optimization/api/`, `optimization/rollouts/api.py`, `promptopt/teams/api.py`);
+in the app (`datasets/api.py`, `optimization/api/`, `optimization/rollouts/api.py`, `optimization/webhooks/api.py`,
+`promptopt/teams/api.py`);
 what they share is `promptopt/api/`.
 """
 
@@ -14,6 +15,7 @@ from datasets import api as datasets
 from optimization.api import exchange, production
 from optimization.api import views as optimization
 from optimization.rollouts import api as rollouts
+from optimization.webhooks import api as webhooks
 
 from .teams import api as teams
 
@@ -54,6 +56,12 @@ v1 = [
     path("prompts/<int:pk>/canary/promote/", rollouts.CanaryPromoteView.as_view(), name="canary-promote"),
     path("prompts/<int:pk>/versions/<int:number>/canary/", rollouts.CanaryStartView.as_view(), name="canary-start"),
     path("prompts/<path:name>/outcomes/", rollouts.OutcomeView.as_view(), name="outcomes"),
+    path("webhooks/", webhooks.EndpointListView.as_view(), name="webhooks"),
+    path("webhooks/<int:pk>/", webhooks.EndpointDetailView.as_view(), name="webhook"),
+    path("webhooks/<int:pk>/rotate-secret/", webhooks.RotateSecretView.as_view(), name="webhook-rotate-secret"),
+    path("webhooks/<int:pk>/deliveries/", webhooks.DeliveryListView.as_view(), name="webhook-deliveries"),
+    path("webhooks/<int:pk>/deliveries/<uuid:delivery>/retry/", webhooks.DeliveryRetryView.as_view(),
+         name="webhook-delivery-retry"),
 ]
 
 

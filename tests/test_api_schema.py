@@ -35,7 +35,7 @@ def test_the_schema_documents_every_endpoint_and_its_errors():
     schema = response.json()
     assert schema["openapi"].startswith("3.")
     paths = schema["paths"]
-    assert len(paths) == 29  # 22, and issue 14: a prompt's export and import, its canary (4), outcomes
+    assert len(paths) == 34  # 22; issue 14: a prompt's export and import, its canary (4), outcomes; webhooks (5)
     for path, operations in paths.items():
         for method, operation in operations.items():
             assert "401" in operation["responses"], (method, path)
@@ -96,7 +96,7 @@ def test_generated_calls_get_no_5xx_and_answers_that_match_the_schema(member_key
     schema = schemathesis.openapi.from_wsgi("/api/schema/", _wsgi_app())
     headers = {"Authorization": f"Bearer {member_key}"}
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 35  # 28, and issue 14: export, import, canary (4 operations), outcomes
+    assert len(operations) == 43  # 28; issue 14: export, import, canary (4 operations), outcomes; webhooks (8)
     for operation in operations:
         for mode, examples in ((GenerationMode.POSITIVE, 10), (GenerationMode.NEGATIVE, 5)):
 
