@@ -59,6 +59,7 @@ class Outcome:
     paid: int
     offered: bool
     words: str  # the verdict, or what the grid picked
+    candidate_answers: int | None = None  # the candidates' answers on validation: all racing can save
 
     @property
     def offered_test(self):
@@ -78,8 +79,18 @@ def optimized(dataset, prompt, parameters, race_from):
     if race_from:
         words = f"{words} (Racing dropped candidates before {summary['calls_saved']} of their answers.)"
     outcome = Outcome(label, summary["start"]["test"], summary["best"]["validation"], summary["best"]["test"],
-                      calls, paid, summary["offered_for_review"], words)
+                      calls, paid, summary["offered_for_review"], words, candidate_answers(run))
     return outcome, summary, len(loop.selected_examples(run, Split.TEST))
+
+
+def candidate_answers(run):
+    """How many answers on validation the run's candidates were given (every version but the start's)."""
+    from datasets.models import Split
+    from optimization.models import Prediction
+
+    return (Prediction.objects.filter(evaluation__run=run, evaluation__split=Split.VALIDATION,
+                                      evaluation__version__isnull=False)
+            .exclude(evaluation__version=run.start_version).count())
 
 
 def grid_prompts(run):
@@ -185,6 +196,13 @@ def summarize(results):
     per_task = ", ".join(f"{name} {1 - share(racing[name].calls, full[name].calls):.2f}" for name in results)
     overall = 1 - share(sum(r.calls for r in racing.values()), sum(f.calls for f in full.values()))
     print(f"racing saving (1 - calls with racing / calls without): overall {overall:.2f}; {per_task}")
+    # The start's validation answers and the test answers are the same with racing or without: what it can save is
+    # the candidates' validation answers.
+    per_task = ", ".join(
+        f"{name} {1 - share(racing[name].candidate_answers, full[name].candidate_answers):.2f}" for name in results)
+    overall = 1 - share(sum(r.candidate_answers for r in racing.values()),
+                        sum(f.candidate_answers for f in full.values()))
+    print(f"of the candidates' validation answers (all racing can save): overall {overall:.2f}; {per_task}")
     print("test score with racing / without: " + ", ".join(
         f"{name} {racing[name].best_test:.3f} / {full[name].best_test:.3f}" for name in results))
     if None in ceiling.values():

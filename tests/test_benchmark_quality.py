@@ -36,6 +36,11 @@ def test_it_prints_each_runs_figures_and_the_ratios_they_make():
     assert int(racing_calls) < int(full_calls) < int(grid[4])
     [saving] = lines_matching(r"^racing saving \(1 - calls with racing / calls without\): overall (\d\.\d\d);", output)
     assert float(saving) == pytest.approx(1 - int(racing_calls) / int(full_calls), abs=0.006)
+    # Racing saves only on the candidates' validation answers: the same answers saved, out of fewer calls.
+    [candidates_saving] = lines_matching(r"^of the candidates' validation answers .*: overall (\d\.\d\d);", output)
+    start_and_test = 24 + 2 * 24  # the start on validation; the start and the best on test
+    assert float(candidates_saving) == pytest.approx(
+        1 - (int(racing_calls) - start_and_test) / (int(full_calls) - start_and_test), abs=0.006)
     [calls_share] = lines_matching(r"with \d+ / \d+ = (\d\.\d\d) of its calls$", output)
     assert float(calls_share) == pytest.approx(int(racing_calls) / int(grid[4]), abs=0.006)
     # Four sets of format rules (none, the format, the length, both) by 0, 1, 3, 5 demonstrations in two draws.
