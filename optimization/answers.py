@@ -37,35 +37,47 @@ def evaluation_of(run, version, split):
 def infer(run, version, split, examples=None):
     """Ask for the answers of `version` to the examples of `split` (or those given) it has not answered yet in
     this run."""
-    evaluation = evaluation_of(run, version, split)
-    examples = selected_examples(run, split) if examples is None else examples
-    if not examples:
-        raise PromptOptError(f"The dataset has no {split} examples to run on.")
-    answered = set(evaluation.predictions.values_list("example_id", flat=True))
-    missing = [example for example in examples if example.id not in answered]
+    return infer_all(run, [(version, examples)], split)[0]
+
+
+def infer_all(run, asked, split):
+    """`infer` for several (version, examples or None) at once, their evaluations in that order: the answers a
+    batch job can bring come in one job for all of them (the run waits for it), the rest are asked online."""
     max_tokens = answer_token_budget(answers_of(run))
-    requests = [
-        Request(messages_for(version, example.input), temperature=run.temperature, max_tokens=max_tokens)
-        for example in missing
-    ]
-    ask_in_batch(run, evaluation, missing, requests)  # many answers: a batch job, the run waits
-    for start in range(0, len(missing), INFERENCE_CHUNK):
-        check_in(run)
-        chunk = missing[start : start + INFERENCE_CHUNK]
-        completions = complete_batch(
-            requests[start : start + INFERENCE_CHUNK],
-            provider=run.primary_provider,
-            model=run.primary_model,
-            run=run,
-            iteration=run.iteration,
-            purpose="inference",
-            use_cache=run.use_cache,
-        )
-        Prediction.objects.bulk_create(
-            [Prediction(evaluation=evaluation, example=e, output=c.text) for e, c in zip(chunk, completions)],
-            ignore_conflicts=True,
-        )
-    return evaluation
+    pending = []  # (evaluation, the examples it still lacks, their requests)
+    for version, examples in asked:
+        evaluation = evaluation_of(run, version, split)
+        examples = selected_examples(run, split) if examples is None else examples
+        if not examples:
+            raise PromptOptError(f"The dataset has no {split} examples to run on.")
+        answered = set(evaluation.predictions.values_list("example_id", flat=True))
+        missing = [example for example in examples if example.id not in answered]
+        requests = [
+            Request(messages_for(version, example.input), temperature=run.temperature, max_tokens=max_tokens)
+            for example in missing
+        ]
+        pending.append((evaluation, missing, requests))
+    # Many answers: a batch job, the run waits.
+    ask_in_batch(run, [(e, example, request) for e, missing, requests in pending for example, request in
+                       zip(missing, requests)])
+    for evaluation, missing, requests in pending:
+        for start in range(0, len(missing), INFERENCE_CHUNK):
+            check_in(run)
+            chunk = missing[start : start + INFERENCE_CHUNK]
+            completions = complete_batch(
+                requests[start : start + INFERENCE_CHUNK],
+                provider=run.primary_provider,
+                model=run.primary_model,
+                run=run,
+                iteration=run.iteration,
+                purpose="inference",
+                use_cache=run.use_cache,
+            )
+            Prediction.objects.bulk_create(
+                [Prediction(evaluation=evaluation, example=e, output=c.text) for e, c in zip(chunk, completions)],
+                ignore_conflicts=True,
+            )
+    return [evaluation for evaluation, _, _ in pending]
 
 
 def answers_of(run):

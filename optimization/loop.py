@@ -32,7 +32,16 @@ from datasets.models import Split
 from promptopt.errors import PromptOptError
 
 from . import meta_model
-from .answers import compare, evaluation_of, infer, mean, score, scores_by_example, selected_examples
+from .answers import (
+    compare,
+    evaluation_of,
+    infer,
+    infer_all,
+    mean,
+    score,
+    scores_by_example,
+    selected_examples,
+)
 from .baseline import constant_answer
 from .batch_prediction import WaitingForBatchJob
 from .budget import budget_left, budget_spent
@@ -127,8 +136,7 @@ def refined_inference(run):
     best = scores_by_example(run, evaluation_of(run, run.best_or_start(), Split.VALIDATION))
     racing = [c for c in candidates if not evaluation_of(run, c, Split.VALIDATION).raced_out]
     for size in race_slices(run.race_from, len(examples)):
-        for candidate in racing:
-            infer(run, candidate, Split.VALIDATION, examples[:size])
+        infer_all(run, [(candidate, examples[:size]) for candidate in racing], Split.VALIDATION)
         if size < len(examples):
             racing = race_round(run, racing, best, examples[:size], len(examples))
     run.calls_saved = sum(
@@ -172,8 +180,7 @@ def final_test(run):
     """The start, the best version and the constant-answer baseline on the held-out test split, compared example
     by example. The best becomes a candidate only if the verdict (optimization.verdict) offers it."""
     start, best = run.start_version, run.best_or_start()
-    infer(run, start, Split.TEST)
-    infer(run, best, Split.TEST)
+    infer_all(run, [(version, None) for version in dict.fromkeys([start, best])], Split.TEST)
     baseline = baseline_evaluations(run)
     start_scores = scores_by_example(run, evaluation_of(run, start, Split.TEST))
     best_scores = scores_by_example(run, evaluation_of(run, best, Split.TEST))

@@ -87,10 +87,12 @@ def test_a_large_run_goes_through_batch_jobs_and_ends_as_it_does_online(dataset,
 
     assert batched.status == RunStatus.SUCCEEDED, batched.last_error
     jobs = list(BatchJob.objects.filter(run=batched).order_by("pk"))
-    # The start on validation, the candidates of iteration 1, the start and the best on test.
+    # One job per step: the start on validation, the four candidates of iteration 1, the start and the best on test.
     assert [(job.step, job.request_count) for job in jobs] == [
-        (Step.PRIMARY_INFERENCE, 10), *[(Step.REFINED_INFERENCE, 10)] * 4, (Step.FINAL_TEST, 10), (Step.FINAL_TEST, 10)
+        (Step.PRIMARY_INFERENCE, 10), (Step.REFINED_INFERENCE, 40), (Step.FINAL_TEST, 20)
     ]
+    candidates = {evaluation for pairs in jobs[1].requests.values() for evaluation, _ in pairs}
+    assert len(candidates) == 4 and Prediction.objects.filter(evaluation__in=candidates).count() == 40
     assert all(job.state == "JOB_STATE_SUCCEEDED" and job.finished_at for job in jobs)
     assert vertex.received == []  # not one online call
 
@@ -119,7 +121,7 @@ def test_a_run_whose_answers_are_in_the_cache_sends_no_job(dataset, vertex):
 
 
 def test_below_the_threshold_a_run_stays_online(dataset, vertex):
-    run = run_to_the_end(start_run(dataset, batch_from=11))  # 10 examples per split
+    run = run_to_the_end(start_run(dataset, batch_from=41))  # 10 examples per split: at most 40 answers a step
 
     assert run.status == RunStatus.SUCCEEDED, run.last_error
     assert vertex.created == [] and len(vertex.received) == 70
@@ -363,7 +365,7 @@ def test_the_command_line_waits_for_its_jobs_and_checks_them_itself(dataset, ver
 
     result = json.loads(out.getvalue())
     assert result["status"] == "succeeded" and result["llm_calls"] == 70
-    assert len(vertex.created) == 7 and vertex.received == []
+    assert len(vertex.created) == 3 and vertex.received == []  # one job per inference step
 
 
 def test_a_job_vertex_refuses_fails_the_run_in_vertexs_words(dataset, vertex):

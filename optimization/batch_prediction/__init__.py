@@ -1,7 +1,7 @@
 """Inference steps answered by a Vertex AI batch prediction job instead of online calls (the run's `batch_from`).
 
 services.py:
-    ask_in_batch(run, evaluation, examples, requests)   the loop's inference asks; raises WaitingForBatchJob
+    ask_in_batch(run, asks)                              the loop's inference asks; raises WaitingForBatchJob
     check(job_id)                                        the scheduled task: reads a finished job back, or waits on
     stop_jobs_of(run)                                    a cancelled run's jobs: Vertex AI is asked to cancel them
     waiting_words(run)                                   what a waiting run waits for, in a sentence

@@ -7,12 +7,11 @@ from ..states import Step
 
 class BatchJob(models.Model):
     run = models.ForeignKey("optimization.Run", on_delete=models.CASCADE, related_name="batch_jobs")
-    # The answers it brings are this evaluation's predictions (a version's answers on a split).
-    evaluation = models.ForeignKey("optimization.Evaluation", on_delete=models.CASCADE, related_name="batch_jobs")
     step = models.CharField(max_length=20, choices=Step.choices)
     iteration = models.PositiveIntegerField()
     model = models.CharField(max_length=100)
-    # What it asks: {LLM cache key: [id of every example whose request it is]}.
+    # What it asks: {LLM cache key: [[evaluation id, example id] of every answer whose request it is]}: the answers
+    # of every version the step asks (an evaluation is a version's answers on a split).
     requests = models.JSONField(default=dict)
     name = models.CharField(max_length=200, blank=True, help_text="Vertex AI's name for it, once submitted.")
     input_uri = models.CharField(max_length=500, blank=True)
@@ -34,4 +33,4 @@ class BatchJob(models.Model):
 
     @property
     def request_count(self):
-        return sum(len(examples) for examples in self.requests.values())
+        return sum(len(pairs) for pairs in self.requests.values())

@@ -1,9 +1,10 @@
 """Batch prediction for large inference steps on Vertex AI, from the step's requests to its answers.
 
-1. ask_in_batch   The inference step has `batch_from` or more answers to ask Vertex for, not in the cache: it
-                  writes their requests as JSONL to Cloud Storage (the default storage's bucket), submits a batch
-                  prediction job, records a BatchJob, schedules its check and raises WaitingForBatchJob. The loop
-                  records the run as waiting and no worker holds it.
+1. ask_in_batch   The inference step has `batch_from` or more answers to ask Vertex for, not in the cache (of
+                  every version it asks: the start, the candidates of a race's slice, the start and the best on
+                  test): it writes their requests as JSONL to Cloud Storage (the default storage's bucket), submits
+                  one batch prediction job, records a BatchJob, schedules its check and raises WaitingForBatchJob.
+                  The loop records the run as waiting and no worker holds it.
 2. check          A scheduled task, every VERTEX_BATCH_POLL_SECONDS: asks Vertex for the job's state. Still on its
                   way: check again later. Succeeded: its answers go into the same cache, ledger (at the batch price)
                   and predictions as online answers, and the step is queued again; it then finds them there, and
@@ -47,29 +48,31 @@ LINE_KEY = 32  # hex digits of the cache key that name a request line (a request
 # 1. Asking
 
 
-def ask_in_batch(run, evaluation, examples, requests):
-    """Submit a batch job for the answers to `requests` (those of `examples`) that the cache has not, if they are
-    `run.batch_from` or more, and raise WaitingForBatchJob; return when they are to be asked online instead."""
-    if run.primary_provider != PROVIDER or not run.batch_from or len(examples) < run.batch_from:
+def ask_in_batch(run, asks):
+    """Submit one batch job for the answers of `asks` [(evaluation, example, request), ...] (every version the
+    step asks, together) that the cache has not, if they are `run.batch_from` or more, and raise
+    WaitingForBatchJob; return when they are to be asked online instead."""
+    if run.primary_provider != PROVIDER or not run.batch_from or len(asks) < run.batch_from:
         return
-    jobs = BatchJob.objects.filter(evaluation=evaluation)
+    jobs = BatchJob.objects.filter(run=run)
     unfinished = jobs.filter(finished_at__isnull=True).first()
     if unfinished is not None and unfinished.name:  # the step ran again while its job is on its way
         raise WaitingForBatchJob(_waiting_words(unfinished))
-    # An example a finished job did not answer is asked online: another job could fail on it the same way.
-    tried = {e for job in jobs.filter(finished_at__isnull=False) for ids in job.requests.values() for e in ids}
+    # An answer a finished job did not bring is asked online: another job could fail on it the same way.
+    tried = {tuple(pair) for job in jobs.filter(finished_at__isnull=False) for pairs in job.requests.values()
+             for pair in pairs}
     model = run.primary_model or settings.VERTEX_MODEL
-    keys = [cache.key(PROVIDER, request.model or model, request) for request in requests]
+    keys = [cache.key(PROVIDER, request.model or model, request) for _, _, request in asks]
     cached = cache.lookup(keys) if run.use_cache else {}
-    asked = {}  # key -> (request, [example ids])
-    for example, request, key in zip(examples, requests, keys):
-        if example.id not in tried and key not in cached:
-            asked.setdefault(key, (request, []))[1].append(example.id)
-    if sum(len(ids) for _, ids in asked.values()) < run.batch_from:
+    asked = {}  # key -> (request, [[evaluation id, example id], ...])
+    for (evaluation, example, request), key in zip(asks, keys):
+        if (evaluation.pk, example.id) not in tried and key not in cached:
+            asked.setdefault(key, (request, []))[1].append([evaluation.pk, example.id])
+    if sum(len(pairs) for _, pairs in asked.values()) < run.batch_from:
         return
-    job = unfinished or BatchJob(run=run, evaluation=evaluation, step=run.step, iteration=run.iteration)
+    job = unfinished or BatchJob(run=run, step=run.step, iteration=run.iteration)
     job.model = model  # a submission cut short (no name yet) is submitted again, with what is missing now
-    job.requests = {key: ids for key, (_, ids) in asked.items()}
+    job.requests = {key: pairs for key, (_, pairs) in asked.items()}
     job.save()
     _submit(job, {key: request for key, (request, _) in asked.items()})
     raise WaitingForBatchJob(_waiting_words(job))
@@ -186,16 +189,16 @@ def _take_answers(job, answers):
     run = job.run
     now = timezone.now()
     paid, twins, predictions, missed = {}, [], [], []
-    for key, examples in job.requests.items():
+    for key, pairs in job.requests.items():
         completion, why = answers.get(key[:LINE_KEY], (None, "not in the job's output"))
         if completion is None:
             missed.append(why)
             continue
         paid[key] = (job.model, completion)
-        # A request several examples share was asked once: the others are served it, as complete_batch does.
-        twins += [(job.model, replace(completion, cached=True))] * (len(examples) - 1)
-        predictions += [Prediction(evaluation_id=job.evaluation_id, example_id=e, output=completion.text)
-                        for e in examples]
+        # A request several answers share was asked once: the others are served it, as complete_batch does.
+        twins += [(job.model, replace(completion, cached=True))] * (len(pairs) - 1)
+        predictions += [Prediction(evaluation_id=evaluation, example_id=example, output=completion.text)
+                        for evaluation, example in pairs]
     with transaction.atomic():
         taken = BatchJob.objects.filter(pk=job.pk, finished_at__isnull=True).update(finished_at=now) and (
             Run.objects.filter(pk=run.pk, status=RunStatus.WAITING).update(status=RunStatus.QUEUED)
