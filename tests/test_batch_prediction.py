@@ -409,3 +409,18 @@ def test_a_creation_refused_every_time_says_how_often_it_was_asked(dataset, vert
     assert run.status == RunStatus.FAILED
     assert run.last_error == ("1. Primary inference: Error code: 503 UNAVAILABLE - The service is currently "
                               "unavailable. (gave up after 3 attempts)")
+
+
+def test_jobs_recorded_before_a_job_could_span_versions_name_each_answers_evaluation():
+    import importlib
+    from types import SimpleNamespace
+
+    migration = importlib.import_module("optimization.migrations.0013_batch_job_spans_the_step")
+    saved = []
+    job = SimpleNamespace(evaluation_id=7, requests={"key-a": [11, 12], "key-b": [13]},
+                          save=lambda update_fields: saved.append(update_fields))
+    jobs = SimpleNamespace(objects=SimpleNamespace(all=lambda: [job]))
+
+    migration.name_each_answers_evaluation(SimpleNamespace(get_model=lambda app, model: jobs), None)
+
+    assert job.requests == {"key-a": [[7, 11], [7, 12]], "key-b": [[7, 13]]} and saved == [["requests"]]
