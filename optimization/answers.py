@@ -42,11 +42,12 @@ def infer(run, version, split, examples=None):
 
 def infer_all(run, asked, split):
     """`infer` for several (version, examples or None) at once, their evaluations in that order: the answers a
-    batch job can bring come in one job for all of them (the run waits for it), the rest are asked online."""
+    batch job can bring come in one job for all of them (the run waits for it), the rest are asked online. A
+    version given twice (the best that is still the start) is asked once."""
     max_tokens = answer_token_budget(answers_of(run))
+    evaluations = [evaluation_of(run, version, split) for version, _ in asked]
     pending = []  # (evaluation, the examples it still lacks, their requests)
-    for version, examples in asked:
-        evaluation = evaluation_of(run, version, split)
+    for evaluation, (version, examples) in dict(zip(evaluations, asked)).items():
         examples = selected_examples(run, split) if examples is None else examples
         if not examples:
             raise PromptOptError(f"The dataset has no {split} examples to run on.")
@@ -77,7 +78,7 @@ def infer_all(run, asked, split):
                 [Prediction(evaluation=evaluation, example=e, output=c.text) for e, c in zip(chunk, completions)],
                 ignore_conflicts=True,
             )
-    return [evaluation for evaluation, _, _ in pending]
+    return evaluations
 
 
 def answers_of(run):

@@ -180,7 +180,7 @@ def final_test(run):
     """The start, the best version and the constant-answer baseline on the held-out test split, compared example
     by example. The best becomes a candidate only if the verdict (optimization.verdict) offers it."""
     start, best = run.start_version, run.best_or_start()
-    infer_all(run, [(version, None) for version in dict.fromkeys([start, best])], Split.TEST)
+    infer_all(run, [(start, None), (best, None)], Split.TEST)
     baseline = baseline_evaluations(run)
     start_scores = scores_by_example(run, evaluation_of(run, start, Split.TEST))
     best_scores = scores_by_example(run, evaluation_of(run, best, Split.TEST))

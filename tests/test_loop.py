@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from datasets.models import Split
 from optimization import loop
 from optimization.llm import usage_for
 from optimization.models import Iteration, LLMCall, PromptVersion, Run, RunStatus, Step, VersionStatus
@@ -206,3 +207,13 @@ def test_bad_parameters_are_refused_before_anything_runs(dataset, student):
 def test_the_estimate_counts_every_call_a_run_may_make(dataset, student):
     run = start_run(dataset, max_iterations=3, candidates_per_iteration=2, strategy="critique")
     assert run.estimated_calls == 10 + 3 * (2 + 2 * 10) + 2 * 10
+
+
+def test_a_version_asked_twice_in_one_step_is_answered_once(dataset, student):
+    run = start_run(dataset, use_cache=False)
+    start = run.start_version
+
+    first, again = loop.infer_all(run, [(start, None), (start, None)], Split.TEST)
+
+    assert first == again and first.predictions.count() == 10
+    assert LLMCall.objects.filter(run=run).count() == 10  # not 10 more served from the cache

@@ -63,7 +63,6 @@ class EndpointAdmin(TeamScopedAdmin):
         except NotAllowed as exc:  # the form offers only teams where the user is an approver
             raise PermissionDenied(exc.message) from exc
 
-
     @admin.action(description="Rotate the secrets of the selected endpoints", permissions=["change"])
     def rotate_secret(self, request, queryset):
         """Through the service, which checks the approver role in each endpoint's team; the new secret is on the

@@ -2,6 +2,8 @@
 endpoint's delivery log, through the same services as the pages. Members read; approvers change, and only they
 see a secret."""
 
+from functools import cached_property
+
 from django.http import Http404
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
@@ -11,7 +13,7 @@ from rest_framework.views import APIView
 from promptopt.api.conventions import ApiConventions, valid_input
 from promptopt.api.errors import documented
 from promptopt.api.scoping import TeamField, get_scoped, in_team_param
-from promptopt.teams.access import may, scoped
+from promptopt.teams.access import scoped, teams_where
 from promptopt.teams.models import Role
 
 from . import services
@@ -31,7 +33,12 @@ class EndpointSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_secret(self, endpoint):
-        return endpoint.secret if may(self.context["request"].user, endpoint.team, Role.APPROVER) else None
+        return endpoint.secret if endpoint.team_id in self._approver_teams else None
+
+    @cached_property
+    def _approver_teams(self):
+        """The caller's teams where they approve, read once for a whole list (the child serializer is shared)."""
+        return set(teams_where(self.context["request"].user, Role.APPROVER).values_list("pk", flat=True))
 
 
 class EndpointCreateSerializer(serializers.Serializer):

@@ -5,6 +5,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 class Event(models.TextChoices):
@@ -45,12 +46,15 @@ class Endpoint(models.Model):
     def __str__(self):
         return self.url
 
-    def signing_secrets(self, now):
-        """The secrets a delivery made at `now` is signed with: the current one, and the one it replaced while
-        the rotation's overlap lasts."""
-        if self.previous_secret and self.previous_secret_until and now < self.previous_secret_until:
-            return [self.secret, self.previous_secret]
-        return [self.secret]
+    @property
+    def previous_secret_signs(self):
+        """Whether the secret a rotation replaced still signs deliveries, beside the current one."""
+        return bool(self.previous_secret and self.previous_secret_until
+                    and timezone.now() < self.previous_secret_until)
+
+    def signing_secrets(self):
+        """The secrets a delivery made now is signed with."""
+        return [self.secret, self.previous_secret] if self.previous_secret_signs else [self.secret]
 
     def event_labels(self):
         return [Event(event).label for event in self.events if event in Event.values]

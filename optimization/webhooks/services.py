@@ -166,7 +166,7 @@ def _send(delivery):
     except PromptOptError as exc:
         return None, exc.message
     body = delivery.body.encode()
-    headers = signed_headers(secrets=endpoint.signing_secrets(timezone.now()), body=body, delivery_id=delivery.pk,
+    headers = signed_headers(secrets=endpoint.signing_secrets(), body=body, delivery_id=delivery.pk,
                              event=delivery.event)
     request = urllib.request.Request(endpoint.url, data=body, headers=headers, method="POST")
     try:

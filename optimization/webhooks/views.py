@@ -6,7 +6,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from promptopt.errors import NotAllowed, PromptOptError
@@ -57,8 +56,7 @@ def endpoint_detail(request, pk):
     endpoint = _endpoint(request, pk)
     return render(request, "webhooks/detail.html", {
         "endpoint": endpoint, "can_manage": may(request.user, endpoint.team, Role.APPROVER),
-        "page": page_of(request, endpoint.deliveries.all()), "now": timezone.now(),
-        "overlap_hours": settings.WEBHOOK_SECRET_OVERLAP_HOURS,
+        "page": page_of(request, endpoint.deliveries.all()), "overlap_hours": settings.WEBHOOK_SECRET_OVERLAP_HOURS,
     })
 
 
