@@ -22,12 +22,18 @@ arm's mean over the seeds with a 95 % interval and the policy's difference from 
 
     python -m benchmarks.policy [--tasks sports_understanding,tense] [--examples-per-split 40]
                                 [--max-iterations 10] [--seeds 3] [--timesteps 50000] [--budget N]
-                                [--provider embedded]
+                                [--provider embedded] [--tables DIR]
+
+With --tables, each replay table is also kept in DIR as TASK.json, and one kept there by an earlier run with the
+same table parameters is read instead of built: on the embedded model a table of 40 validation examples takes
+hours, and it is the same for every seed and every change to the training.
 """
 
 import argparse
+import json
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from . import bigbench
 from .bigbench import calls_of, mean, share, with_interval
@@ -44,6 +50,7 @@ def options(argv):
     parser.add_argument("--timesteps", type=int, help="PPO's environment steps per policy. Default: train_policy's.")
     parser.add_argument("--budget", type=int,
                         help="LLM calls per run. Default: the estimate of the operators run at these settings.")
+    parser.add_argument("--tables", type=Path, help="A directory to keep the replay tables in and read them from.")
     args = bigbench.parsed(parser, argv)
     if len(args.tasks) < 2:
         parser.error("leaving one task out needs at least two tasks")
@@ -67,7 +74,7 @@ def main(argv=None):
 
 
 def measure(args):
-    from optimization.policy import replay, training, uniform
+    from optimization.policy import training, uniform
     from optimization.services import prompt_create, run_estimate
 
     args.timesteps = args.timesteps or training.TIMESTEPS
@@ -79,13 +86,11 @@ def measure(args):
           f"{', '.join(f'{k} {v}' for k, v in parameters.items())}, use_cache off", flush=True)
     tables = {}
     for name, dataset in datasets.items():
-        table, _, _ = replay.build_or_reuse(dataset, seed=TABLE_SEED, progress=progress(name),
-                                            **table_parameters(parameters))
-        tables[name] = table
-        calls = table["llm_calls"]
-        print(f"replay table {name}: {len(table['states'])} states, {calls['prompts']} prompts answered on "
-              f"{len(table['expected'])} validation examples ({calls['paid']} calls paid, {calls['cached']} from the "
-              "cache)", flush=True)
+        tables[name], kept = table_of(name, dataset, parameters, args.tables)
+        calls = tables[name]["llm_calls"]
+        print(f"replay table {name}: {len(tables[name]['states'])} states, {calls['prompts']} prompts answered on "
+              f"{len(tables[name]['expected'])} validation examples ({calls['paid']} calls paid, {calls['cached']} "
+              f"from the cache){f'; read from {kept}' if kept else ''}", flush=True)
     uniform.save(UNIFORM_POLICY)
 
     results, baselines = [], {}
@@ -114,6 +119,27 @@ def progress(name):
             print(f"replay table {name}: {done}/{total} prompt states scored", file=sys.stderr, flush=True)
 
     return report
+
+
+def table_of(name, dataset, parameters, directory):
+    """(the task's replay table, the file it was read from or None): read from `directory` when a table of these
+    parameters is kept there, else built (and then kept there)."""
+    from optimization.policy import replay
+
+    wanted = table_parameters(parameters)
+    path = directory / f"{name}.json" if directory else None
+    if path and path.exists():
+        table = json.loads(path.read_text())
+        if table.get("format") == replay.TABLE_FORMAT and table["parameters"] == replay.parameters_of(
+                {**wanted, "seed": TABLE_SEED}):
+            return table, path
+        print(f"replay table {name}: the one kept in {path} has other parameters; building it again",
+              file=sys.stderr, flush=True)
+    table, _, _ = replay.build_or_reuse(dataset, seed=TABLE_SEED, progress=progress(name), **wanted)
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(table))
+    return table, None
 
 
 def table_parameters(parameters):

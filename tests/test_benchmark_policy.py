@@ -74,3 +74,31 @@ def test_leaving_one_task_out_needs_two_tasks():
     with FussyStudent({}) as server:
         done = run_benchmark("policy", server, "--tasks", "tense", timeout=60)
     assert done.returncode == 2 and "leaving one task out needs at least two tasks" in done.stderr
+
+
+@pytest.mark.slow
+def test_it_keeps_its_replay_tables_and_reads_them_again_only_for_the_same_table_parameters(tmp_path):
+    options = ["--tasks", ",".join(TASKS), "--max-iterations", "1", "--candidates-per-iteration", "1", "--seeds", "1",
+               "--timesteps", "256", "--tables", str(tmp_path)]
+    with FussyStudent(bigbench_answers(*TASKS)) as server:
+        first = run_benchmark("policy", server, *options, "--examples-per-split", str(EXAMPLES), timeout=900)
+        asked_first = len(server.requests)
+        second = run_benchmark("policy", server, *options, "--examples-per-split", str(EXAMPLES), timeout=900)
+        asked_second = len(server.requests) - asked_first
+        other = run_benchmark("policy", server, *options, "--examples-per-split", "6", timeout=900)
+    assert first.returncode == second.returncode == other.returncode == 0, (first.stderr + second.stderr)[-3000:]
+    assert sorted(path.name for path in tmp_path.iterdir()) == [f"{task}.json" for task in TASKS]
+
+    table_line = r"^replay table (\w+): (\d+) states, (\d+) prompts answered on (\d+) validation examples \((\d+) "
+    built = lines_matching(table_line + r".*\)$", first.stdout)
+    read = lines_matching(table_line + r".*; read from (.*)$", second.stdout)
+    assert [row[:4] for row in read] == [row[:4] for row in built] and len(built) == len(TASKS)
+    assert [row[-1] for row in read] == [str(tmp_path / f"{task}.json") for task in TASKS]
+    # The second run answers no prompt of the tables again, and its arms, trained on the same tables, run alike.
+    assert asked_second <= asked_first - sum(int(row[4]) for row in built)
+    assert lines_matching(ROW, second.stdout) == lines_matching(ROW, first.stdout)
+
+    # A table kept for other parameters (here fewer validation examples) is not taken for this run's.
+    assert "read from" not in other.stdout
+    assert other.stderr.count("has other parameters; building it again") == len(TASKS)
+    assert [row[3] for row in lines_matching(table_line, other.stdout)] == ["6"] * len(TASKS)

@@ -216,7 +216,7 @@ def build(dataset, start=None, *, progress=None, **parameters):
     return {
         "format": TABLE_FORMAT,
         "dataset": {"id": dataset.pk, "name": dataset.name},
-        "parameters": {name: _plain(params[name]) for name in TABLE_PARAMETERS},
+        "parameters": parameters_of(parameters),
         "task": task_statistics([expected for _, expected in situation.train], situation.choices),
         "expected": [example.expected for example in scorer.validation],
         "start": State().key,
@@ -228,15 +228,20 @@ def build(dataset, start=None, *, progress=None, **parameters):
     }
 
 
+def parameters_of(parameters):
+    """The table parameters of runs with these parameters (the others at their defaults), as a table records them."""
+    params = run_parameters(**parameters)
+    return {name: _plain(params[name]) for name in TABLE_PARAMETERS}
+
+
 def _plain(value):
     return value if isinstance(value, (str, int, float, bool, dict, list, type(None))) else str(value)
 
 
 def table_name(dataset, start, parameters):
     """Where the table of these inputs is kept in storage: the same inputs, the same name."""
-    params = run_parameters(**parameters)
     identity = json.dumps(
-        [TABLE_FORMAT, dataset.pk, dataset.name, start.key(), {n: _plain(params[n]) for n in TABLE_PARAMETERS}],
+        [TABLE_FORMAT, dataset.pk, dataset.name, start.key(), parameters_of(parameters)],
         sort_keys=True, default=str,
     )
     return f"{TABLES_DIR}/{dataset.pk}-{hashlib.sha256(identity.encode()).hexdigest()[:16]}.json"
