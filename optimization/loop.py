@@ -311,6 +311,7 @@ def situation_for(run):
         answers=[(p.output, p.example.expected) for p in answered],
         max_iterations=run.max_iterations,
         budget_left=budget_left(run),
+        iterations_without_improvement=run.iterations_without_improvement,
     )
 
 

@@ -94,6 +94,19 @@ def test_a_step_rewards_the_gain_less_the_price_of_its_calls(dataset, student):
     assert (reward, terminated) == (0.0, True)
 
 
+def test_stop_is_no_action_until_an_edit_gained_nothing(dataset, student):
+    table, _, _ = replay.build_or_reuse(dataset, **TABLE)
+    env = PromptEditEnv([table], call_price=PRICE)
+    stop = ACTIONS.index("stop")
+    env.reset(seed=0)
+    assert not env.action_masks()[stop] and env.action_masks()[:stop].all()  # nothing tried yet
+    env.step(ACTIONS.index("add_demonstrations"))  # gains nothing: the student needs the format
+    assert env.action_masks()[stop]
+    env.step(ACTIONS.index("limit_length"))
+    env.step(ACTIONS.index("state_format"))  # gains: edits pay on this task again (and here the target is reached)
+    assert not env.action_masks()[stop]
+
+
 def test_a_tiny_ppo_learns_the_edit_that_pays_and_is_kept_in_storage_with_what_it_saw(dataset, student):
     table, record = train_and_save(dataset)
     assert default_storage.exists("policies/default.zip") and default_storage.exists("policies/default.json")
@@ -106,7 +119,7 @@ def test_a_tiny_ppo_learns_the_edit_that_pays_and_is_kept_in_storage_with_what_i
     policy = training.load("policies/default.zip")
     env = PromptEditEnv([table])
     observation, _ = env.reset(seed=0)
-    probabilities = policy.probabilities(observation)
+    probabilities = policy.probabilities(observation, env.action_masks())
     assert probabilities.sum() == pytest.approx(1.0, abs=1e-5)
     assert ACTIONS[int(np.argmax(probabilities))] == "state_format"
 
@@ -129,13 +142,14 @@ def test_a_policy_run_takes_the_policys_edits_and_the_run_page_says_which_and_ho
     assert "Policy chose: state the answer format (p = 0." in page
 
 
-def test_the_policy_stops_a_run_when_no_edit_is_worth_its_calls(dataset, student):
+def test_the_policy_stops_a_run_once_an_iteration_shows_no_edit_is_worth_its_calls(dataset, student):
     student.answers = {}  # a model no prompt helps: every edit only costs
     train_and_save(dataset, call_price=0.02)
     run = run_to_the_end(start_run(dataset, strategy="policy", patience=5))
     assert run.status == "succeeded", run.last_error
     assert run.stop_reason.startswith("The policy chose to stop (p = ")
-    assert run.iterations.count() == 1 and not run.iterations.get().candidates.exists()
+    first, second = run.iterations.order_by("number")
+    assert first.candidates.exists() and not second.candidates.exists()  # it tried before it concluded
     assert run.best_version == run.start_version
 
 

@@ -10,7 +10,7 @@ from django.core.files.storage import default_storage
 from optimization.policy import files, training
 from optimization.services import prompt_create, run_create
 from optimization.strategies.edits import ACTIONS
-from optimization.strategies.policy import observation
+from optimization.strategies.policy import masks, observation
 from tests import test_loop
 from tests.test_loop import run_to_the_end, start_run
 
@@ -46,7 +46,9 @@ def test_a_run_of_the_policy_strategy_is_accepted_with_nothing_in_storage(datase
     assert run.strategy == "policy"
 
 
-def test_the_shipped_policy_gives_every_action_a_probability(dataset, start):
+def test_the_shipped_policy_gives_every_action_a_probability_and_stop_none_before_an_edit_gained_nothing(
+    dataset, start
+):
     from optimization import loop
     from optimization.strategies import Situation
 
@@ -54,14 +56,28 @@ def test_the_shipped_policy_gives_every_action_a_probability(dataset, start):
                           train=[("Is it?", "yes"), ("Is it not?", "no")], choices=["yes", "no"], k=1,
                           iteration=1, rng=None, max_iterations=3, budget_left=1.0,
                           answers=[("Well.", "yes"), ("no", "no")])
-    probabilities = training.load(DEFAULT).probabilities(observation(situation))
-    assert len(probabilities) == len(ACTIONS) and probabilities.sum() == pytest.approx(1, abs=1e-5)
+    policy = training.load(DEFAULT)
+    first = policy.probabilities(observation(situation), masks(situation))
+    assert len(first) == len(ACTIONS) and first.sum() == pytest.approx(1, abs=1e-5)
+    assert first[ACTIONS.index("stop")] == 0
+    situation.iteration, situation.iterations_without_improvement = 2, 1
+    later = policy.probabilities(observation(situation), masks(situation))
+    assert later.sum() == pytest.approx(1, abs=1e-5) and later[ACTIONS.index("stop")] > 0
 
 
 def test_a_policy_kept_in_storage_under_the_same_name_takes_the_shipped_ones_place():
     shipped = files.read(DEFAULT)
     default_storage.save(DEFAULT, ContentFile(b"trained here"))
     assert files.read(DEFAULT) == b"trained here" and (files.SHIPPED_DIR / "default.zip").read_bytes() == shipped
+
+
+def test_a_policy_of_an_earlier_version_that_could_stop_at_once_is_refused_with_what_to_do():
+    record = {**shipped_record()}
+    del record["algorithm"]
+    default_storage.save("policies/old.zip", ContentFile(files.read(DEFAULT)))
+    default_storage.save("policies/old.json", ContentFile(json.dumps(record).encode()))
+    with pytest.raises(Exception, match="trained by an earlier version.*train it again with manage.py train_policy"):
+        training.load("policies/old.zip")
 
 
 def test_a_name_neither_storage_nor_the_code_has_is_refused():

@@ -23,7 +23,7 @@ def uniform_policy(settings, tmp_path):
 
 def test_it_is_kept_as_one_file_and_loads_without_torch_weights(settings):
     policy = training.load(settings.POLICY_FILE)
-    probabilities = policy.probabilities(None)
+    probabilities = policy.probabilities(None, None)
     assert probabilities[ACTIONS.index("stop")] == 0
     assert list(probabilities[:-1]) == pytest.approx([1 / 6] * 6) and probabilities.sum() == pytest.approx(1)
     with pytest.raises(ValueError):

@@ -3,13 +3,20 @@
 An episode is a run on one task (a table drawn at random at reset), from the starting prompt:
 
     observation  features.observe() of the current best prompt and the run so far
-    action       one of strategies.edits.ACTIONS: an edit of the current best, or stop
+    action       one of strategies.edits.ACTIONS: an edit of the current best, or stop; stop only once an edit has
+                 gained nothing (action_masks, which sb3-contrib's MaskablePPO reads)
     reward       the gain in the best validation score, minus `call_price` per LLM call the edit costs
                  (its optimizer calls, and answering the validation examples unless its prompt was answered
                  before in the episode: the loop never scores a prompt twice)
     end          stop, the target reached (terminated); `max_steps` edits or the call budget spent (truncated)
 
 As in the loop, an edit's prompt becomes the current best only when it scores better.
+
+Why stop waits for an edit that gained nothing: a policy learns when to stop from a handful of training tasks, and
+the task's features in the observation let it recognise them; left free, it learned "stop at once" on the tasks
+where nothing paid and carried that to a new task, which it then never tried (benchmarks.policy, README). Stopping
+on a task is a conclusion about that task, so it waits for evidence from it: the last edit gained nothing. The
+live strategy applies the same rule to its iterations.
 """
 
 import gymnasium
@@ -24,6 +31,12 @@ from .features import FEATURES, observe
 CALL_PRICE = 0.0005  # reward given up per LLM call: 40 answered examples cost 0.02, a 1-in-50 gain
 MAX_STEPS = 10
 TARGET = 0.9  # a run's default target
+
+
+def action_masks(*, last_gained):
+    """Which actions may be taken: every edit, and stop only when the last edit gained nothing (before any edit,
+    count it as a gain: nothing yet says that edits do not pay on this task)."""
+    return np.array([action != STOP or not last_gained for action in ACTIONS])
 
 
 class PromptEditEnv(gymnasium.Env):
@@ -43,6 +56,7 @@ class PromptEditEnv(gymnasium.Env):
         self.best = self.table["start"]
         self.answered = {self.best}
         self.steps = self.spent = 0
+        self.gained = True  # by the last edit (see action_masks)
         self.budget = self.max_steps * len(self.table["expected"])  # answering one candidate per step
         return self._observe(), self._info()
 
@@ -57,7 +71,8 @@ class PromptEditEnv(gymnasium.Env):
             calls -= len(self.table["expected"])
         self.answered.add(target)
         gain = max(0.0, self._score(target) - self._score(self.best))
-        if gain > 1e-9:
+        self.gained = gain > 1e-9
+        if self.gained:
             self.best = target
         self.steps += 1
         self.spent += calls
@@ -65,6 +80,9 @@ class PromptEditEnv(gymnasium.Env):
         truncated = not terminated and (self.steps >= self.max_steps or self.spent >= self.budget)
         reward = gain - self.call_price * calls
         return self._observe(), float(reward), terminated, truncated, self._info(action=name, calls=calls)
+
+    def action_masks(self):
+        return action_masks(last_gained=self.gained)
 
     def _score(self, key):
         return self.table["states"][key]["score"]

@@ -1,4 +1,7 @@
-"""PPO (stable-baselines3) trained on replay tables, and kept through Django's storage with what it saw.
+"""PPO trained on replay tables, and kept through Django's storage with what it saw.
+
+The PPO is sb3-contrib's MaskablePPO (stable-baselines3's PPO that reads the environment's action masks): stop is
+not an action until an edit has gained nothing (env.action_masks), in training and in a live run alike.
 
 A policy is two files in storage (or shipped with the code: files.py): NAME (stable-baselines3's zip) and NAME
 with .json for a suffix (the datasets and tables it was trained on, their sizes, the seed, the hyperparameters,
@@ -28,6 +31,7 @@ HYPERPARAMETERS = {
     "ent_coef": 0.01, "clip_range": 0.2, "net_arch": [64, 64],
 }
 TIMESTEPS = 50_000
+ALGORITHM = "MaskablePPO"  # a record without it is of a policy this version cannot ask the same way
 
 
 def _torch():
@@ -41,13 +45,13 @@ def train(tables, *, timesteps=TIMESTEPS, seed=0, call_price=CALL_PRICE, max_ste
           hyperparameters=None):
     """A PPO policy trained on the replayed environment of `tables`, and the record of what it saw."""
     _torch()
-    from stable_baselines3 import PPO
+    from sb3_contrib import MaskablePPO
 
     chosen = {**HYPERPARAMETERS, **(hyperparameters or {})}
     ppo_arguments = {name: value for name, value in chosen.items() if name != "net_arch"}
     env = PromptEditEnv(tables, call_price=call_price, max_steps=max_steps, target=target)
-    model = PPO("MlpPolicy", env, seed=seed, device="cpu", verbose=0,
-                policy_kwargs={"net_arch": list(chosen["net_arch"])}, **ppo_arguments)
+    model = MaskablePPO("MlpPolicy", env, seed=seed, device="cpu", verbose=0,
+                        policy_kwargs={"net_arch": list(chosen["net_arch"])}, **ppo_arguments)
     started = time.monotonic()
     model.learn(total_timesteps=timesteps)
     return model, {
@@ -57,6 +61,7 @@ def train(tables, *, timesteps=TIMESTEPS, seed=0, call_price=CALL_PRICE, max_ste
                     "parameters": table["parameters"], "rewrite_errors": table["rewrite_errors"]}
                    for table in tables],
         "environment": {"call_price": call_price, "max_steps": max_steps, "target": target},
+        "algorithm": ALGORITHM,
         "seed": seed,
         "timesteps": timesteps,
         "hyperparameters": chosen,
@@ -71,7 +76,7 @@ def _versions():
     from importlib.metadata import version
 
     return {"python": platform.python_version(),
-            **{name: version(name) for name in ("torch", "stable-baselines3", "gymnasium", "numpy")}}
+            **{name: version(name) for name in ("torch", "stable-baselines3", "sb3-contrib", "gymnasium", "numpy")}}
 
 
 def record_name(name):
@@ -89,16 +94,17 @@ def save(model, record, name):
 
 
 class TrainedPolicy:
-    """A policy loaded from storage: the probability of each action for an observation."""
+    """A policy loaded from storage: the probability of each action for an observation, 0 for a masked one."""
 
     def __init__(self, model, record):
         self.model, self.record = model, record
 
-    def probabilities(self, observation):
+    def probabilities(self, observation, masks):
         torch = _torch()
         with torch.no_grad():
             tensor, _ = self.model.policy.obs_to_tensor(observation)
-            return self.model.policy.get_distribution(tensor).distribution.probs[0].cpu().numpy()
+            distribution = self.model.policy.get_distribution(tensor, action_masks=masks)
+            return distribution.distribution.probs[0].cpu().numpy()
 
 
 def load(name):
@@ -108,7 +114,7 @@ def load(name):
         raise PromptOptError(f"No trained policy at {name!r} in storage or shipped with the code; train one with "
                              "manage.py train_policy.")
     _torch()
-    from stable_baselines3 import PPO
+    from sb3_contrib import MaskablePPO
 
     record = json.loads(files.read(record_name(name)))
     if record.get("features") != list(FEATURES) or record.get("actions") != list(ACTIONS):
@@ -116,5 +122,8 @@ def load(name):
                              "has; train it again with manage.py train_policy.")
     if record.get("kind") == uniform.KIND:
         return uniform.UniformPolicy(record)
-    model = PPO.load(io.BytesIO(files.read(name)), device="cpu")
+    if record.get("algorithm") != ALGORITHM:
+        raise PromptOptError(f"The policy at {name!r} was trained by an earlier version, whose policy could stop "
+                             "before trying any edit; train it again with manage.py train_policy.")
+    model = MaskablePPO.load(io.BytesIO(files.read(name)), device="cpu")
     return TrainedPolicy(model, record)

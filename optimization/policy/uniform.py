@@ -23,8 +23,8 @@ class UniformPolicy:
     def __init__(self, record):
         self.record = record
 
-    def probabilities(self, observation):
-        edits = [action != STOP for action in ACTIONS]
+    def probabilities(self, observation, masks):
+        edits = [action != STOP for action in ACTIONS]  # stop never: its mask changes nothing
         return np.asarray(edits, dtype=float) / sum(edits)
 
 

@@ -57,3 +57,4 @@ class Situation:
     answers: list = field(default_factory=list)  # [(output, expected)]: every validation answer of the current
     max_iterations: int = 0  # the run's limit (0: unknown)
     budget_left: float = 1.0  # the share of the run's LLM-call budget (its cap, else its estimate) not spent
+    iterations_without_improvement: int = 0  # since the current best was found (or the run began)

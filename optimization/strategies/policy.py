@@ -50,10 +50,16 @@ def observation(situation):
     )
 
 
+def masks(situation):
+    from optimization.policy.env import action_masks
+
+    return action_masks(last_gained=situation.iterations_without_improvement == 0)
+
+
 def propose(situation):
     from optimization.policy import training
 
-    probabilities = training.load(settings.POLICY_FILE).probabilities(observation(situation))
+    probabilities = training.load(settings.POLICY_FILE).probabilities(observation(situation), masks(situation))
     order = list(range(len(ACTIONS)))
     situation.rng.shuffle(order)  # ties (the uniform policy's; a trained one's seldom tie) in a random order
     ranked = sorted(order, key=lambda index: -probabilities[index])
