@@ -25,8 +25,8 @@ arm's mean over the seeds with a 95 % interval and the policy's difference from 
                                 [--provider embedded] [--tables DIR]
 
 With --tables, each replay table is also kept in DIR as TASK.json, and one kept there by an earlier run with the
-same table parameters is read instead of built: on the embedded model a table of 40 validation examples takes
-hours, and it is the same for every seed and every change to the training.
+same table parameters and default starting prompt is read instead of built: on the embedded model a table of 40
+validation examples takes hours, and it is the same for every seed and every change to the training.
 """
 
 import argparse
@@ -131,7 +131,7 @@ def table_of(name, dataset, parameters, directory):
     if path and path.exists():
         table = json.loads(path.read_text())
         if table.get("format") == replay.TABLE_FORMAT and table["parameters"] == replay.parameters_of(
-                {**wanted, "seed": TABLE_SEED}):
+                {**wanted, "seed": TABLE_SEED}) and built_from(table) == replay.default_start().key():
             return table, path
         print(f"replay table {name}: the one kept in {path} has other parameters; building it again",
               file=sys.stderr, flush=True)
@@ -140,6 +140,14 @@ def table_of(name, dataset, parameters, directory):
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(table))
     return table, None
+
+
+def built_from(table):
+    """The key of the starting prompt a table was built from (replay.table_name names a table in storage by it)."""
+    from optimization.strategies import Candidate
+
+    start = table["states"][table["start"]]["prompt"]
+    return Candidate(start["system_prompt"], start["output_instruction"], tuple(start["demonstrations"])).key()
 
 
 def table_parameters(parameters):

@@ -168,3 +168,20 @@ def test_a_live_run_shows_the_policy_what_the_replayed_environment_showed_it(dat
     differ = {name for name, a, b in zip(FEATURES, live, replayed) if a != pytest.approx(b)}
     assert differ == set()  # budget left too: the start's answers came from the cache the table filled
     assert live[FEATURES.index("answer-format failures")] == 1.0
+
+
+def test_a_benchmarks_kept_table_is_read_only_when_built_from_the_same_starting_prompt(dataset, student, tmp_path):
+    from benchmarks.policy import table_of
+
+    parameters = {"primary_provider": "openai", "optimizer_provider": "openai", "examples_per_split": 10}
+    kept = tmp_path / "kept"
+    table, read = table_of("sports", dataset, parameters, kept)
+    assert read is None
+    again, read = table_of("sports", dataset, parameters, kept)
+    assert read == kept / "sports.json" and again == table
+
+    table["states"][table["start"]]["prompt"]["system_prompt"] = "An earlier default starting prompt."
+    (kept / "sports.json").write_text(json.dumps(table))
+    current, read = table_of("sports", dataset, parameters, kept)
+    assert read is None and current["states"][current["start"]]["prompt"]["system_prompt"] != (
+        "An earlier default starting prompt.")
