@@ -13,7 +13,7 @@ import pytest
 from django.core.files.storage import default_storage
 from gymnasium.utils.env_checker import check_env
 
-from optimization.policy import replay, training
+from optimization.policy import reachable, replay, training
 from optimization.policy.env import PromptEditEnv
 from optimization.strategies.edits import ACTIONS
 from optimization.strategies.operators import FORMAT_MARK
@@ -57,9 +57,10 @@ def test_a_replay_table_answers_each_reachable_prompt_once_and_is_kept(dataset, 
         assert state["score"] == (1.0 if "format=1" in key else 0.0), key
         assert (FORMAT_MARK in state["prompt"]["output_instruction"]) == ("format=1" in key)
 
-    moves = table["transitions"][table["start"]]
+    moves = reachable.moves(table)[table["start"]]
     assert moves["state_format"] == {"next": "start|format=1|length=0|demos=0.0", "calls": 10}
     assert moves["add_demonstrations"] == {"next": "start|format=0|length=0|demos=1.0", "calls": 10}
+    assert moves["format_and_demonstrations"] == {"next": "start|format=1|length=0|demos=1.0", "calls": 10}
     assert moves["swap_demonstrations"] == {"next": table["start"], "calls": 0}  # nothing to swap yet
     assert moves["critique"] == {"next": table["start"], "calls": 2}  # paid for, but the rewrite failed
 
@@ -99,12 +100,31 @@ def test_stop_is_no_action_until_an_edit_gained_nothing(dataset, student):
     env = PromptEditEnv([table], call_price=PRICE)
     stop = ACTIONS.index("stop")
     env.reset(seed=0)
-    assert not env.action_masks()[stop] and env.action_masks()[:stop].all()  # nothing tried yet
+    assert not env.action_masks()[stop]  # nothing tried yet
     env.step(ACTIONS.index("add_demonstrations"))  # gains nothing: the student needs the format
     assert env.action_masks()[stop]
     env.step(ACTIONS.index("limit_length"))
     env.step(ACTIONS.index("state_format"))  # gains: edits pay on this task again (and here the target is reached)
     assert not env.action_masks()[stop]
+
+
+def test_an_edit_that_cannot_change_the_prompt_is_no_action(dataset, student):
+    table, _, _ = replay.build_or_reuse(dataset, **TABLE)
+    env = PromptEditEnv([table], call_price=PRICE, target=1.1)  # never reached: the episode goes on
+
+    def allowed():
+        return {action for action, mask in zip(ACTIONS, env.action_masks()) if mask}
+
+    rewrites = {"meta_prompt", "critique"}  # in a live run a rewrite always gives new words
+    env.reset(seed=0)
+    assert allowed() == {"state_format", "add_demonstrations", "format_and_demonstrations", "limit_length",
+                         *rewrites}  # no demonstrations to swap yet
+    env.step(ACTIONS.index("state_format"))  # gains
+    assert allowed() == {"add_demonstrations", "limit_length", *rewrites}
+    env.step(ACTIONS.index("add_demonstrations"))  # gains nothing: the best keeps no demonstrations
+    assert allowed() == {"add_demonstrations", "limit_length", "stop", *rewrites}
+    env.step(ACTIONS.index("limit_length"))  # gains nothing either
+    assert "limit_length" in allowed()  # the best is still the prompt without the length rule
 
 
 def test_a_tiny_ppo_learns_the_edit_that_pays_and_is_kept_in_storage_with_what_it_saw(dataset, student):
@@ -121,7 +141,7 @@ def test_a_tiny_ppo_learns_the_edit_that_pays_and_is_kept_in_storage_with_what_i
     observation, _ = env.reset(seed=0)
     probabilities = policy.probabilities(observation, env.action_masks())
     assert probabilities.sum() == pytest.approx(1.0, abs=1e-5)
-    assert ACTIONS[int(np.argmax(probabilities))] == "state_format"
+    assert ACTIONS[int(np.argmax(probabilities))] in {"state_format", "format_and_demonstrations"}  # both pay
 
 
 def test_a_policy_run_takes_the_policys_edits_and_the_run_page_says_which_and_how_probable(
@@ -132,14 +152,15 @@ def test_a_policy_run_takes_the_policys_edits_and_the_run_page_says_which_and_ho
     assert run.status == "succeeded", run.last_error
     best = run.best_version
     assert FORMAT_MARK in best.output_instruction and run.test_best_score == 1.0
-    assert best.note.startswith("Policy chose: state the answer format (p = 0.")
-    assert "its choice 1 of 7" in best.note
-    second = run.iterations.get().candidates.exclude(pk=best.pk).get()
-    assert re.match(r"Policy chose: .+ \(p = [01]\.\d\d, its choice [2-7] of 7\)\. ", second.note)
+    made = {int(re.search(r"its choice (\d) of 8", c.note)[1]): c for c in run.iterations.get().candidates.all()}
+    assert sorted(made) == [1, 2]  # its two most probable edits that apply
+    pays = r"Policy chose: state the answer format( and add demonstrations)? \(p = [01]\.\d\d, its choice 1 of 8\)\. "
+    assert re.match(pays, made[1].note), made[1].note  # the edit that pays was its first choice
+    assert re.match(r"Policy chose: .+ \(p = [01]\.\d\d, its choice 2 of 8\)\. ", made[2].note)
 
     client.force_login(editor)
     page = client.get(f"/runs/{run.pk}/").content.decode()
-    assert "Policy chose: state the answer format (p = 0." in page
+    assert best.note.split(". ")[0] in page
 
 
 def test_the_policy_stops_a_run_once_an_iteration_shows_no_edit_is_worth_its_calls(dataset, student):

@@ -1,10 +1,10 @@
-"""The environment of prompt edits, replayed from tables (replay.py): no model is called in a step.
+"""The environment of prompt edits, replayed from tables (replay.py, reachable.py): no model is called in a step.
 
 An episode is a run on one task (a table drawn at random at reset), from the starting prompt:
 
     observation  features.observe() of the current best prompt and the run so far
-    action       one of strategies.edits.ACTIONS: an edit of the current best, or stop; stop only once an edit has
-                 gained nothing (action_masks, which sb3-contrib's MaskablePPO reads)
+    action       one of strategies.edits.ACTIONS: an edit of the current best that can change it (edits.applicable),
+                 or stop once an edit has gained nothing (action_masks, which sb3-contrib's MaskablePPO reads)
     reward       the gain in the best validation score, minus `call_price` per LLM call the edit costs
                  (its optimizer calls, and answering the validation examples unless its prompt was answered
                  before in the episode: the loop never scores a prompt twice)
@@ -17,6 +17,10 @@ the task's features in the observation let it recognise them; left free, it lear
 where nothing paid and carried that to a new task, which it then never tried (benchmarks.policy, README). Stopping
 on a task is a conclusion about that task, so it waits for evidence from it: the last edit gained nothing. The
 live strategy applies the same rule to its iterations.
+
+Why an edit that cannot change the prompt is no action: in a table it is free and changes nothing, like stopping,
+and a policy learned to repeat one (state the format twice) instead of trying another edit, where a live run passes
+over it to the next edit. A live run offers the policy the same applicable edits (edits.applicable).
 """
 
 import gymnasium
@@ -24,19 +28,23 @@ import numpy as np
 from gymnasium import spaces
 
 from optimization.strategies import Candidate
-from optimization.strategies.edits import ACTIONS, STOP
+from optimization.strategies.edits import ACTIONS, STOP, applicable
 
 from .features import FEATURES, observe
+from .reachable import moves
 
 CALL_PRICE = 0.0005  # reward given up per LLM call: 40 answered examples cost 0.02, a 1-in-50 gain
 MAX_STEPS = 10
 TARGET = 0.9  # a run's default target
 
 
-def action_masks(*, last_gained):
-    """Which actions may be taken: every edit, and stop only when the last edit gained nothing (before any edit,
-    count it as a gain: nothing yet says that edits do not pay on this task)."""
-    return np.array([action != STOP or not last_gained for action in ACTIONS])
+def action_masks(*, candidate, last_gained):
+    """Which actions may be taken from the prompt `candidate`: the edits that can change it, and stop only when the
+    last edit gained nothing (before any edit, count it as a gain: nothing yet says that edits do not pay on this
+    task) or when no edit is left."""
+    edits = applicable(candidate)
+    allowed = [edits[action] for action in ACTIONS if action != STOP]
+    return np.array([*allowed, not last_gained or not any(allowed)])
 
 
 class PromptEditEnv(gymnasium.Env):
@@ -46,13 +54,15 @@ class PromptEditEnv(gymnasium.Env):
         if not tables:
             raise ValueError("The environment needs at least one replay table.")
         self.tables = list(tables)
+        self.moves = [moves(table) for table in self.tables]
         self.call_price, self.max_steps, self.target = call_price, max_steps, target
         self.observation_space = spaces.Box(0.0, 1.0, shape=(len(FEATURES),), dtype=np.float32)
         self.action_space = spaces.Discrete(len(ACTIONS))
 
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
-        self.table = self.tables[int(self.np_random.integers(len(self.tables)))]
+        drawn = int(self.np_random.integers(len(self.tables)))
+        self.table, self.table_moves = self.tables[drawn], self.moves[drawn]
         self.best = self.table["start"]
         self.answered = {self.best}
         self.steps = self.spent = 0
@@ -64,7 +74,7 @@ class PromptEditEnv(gymnasium.Env):
         name = ACTIONS[int(action)]
         if name == STOP:
             return self._observe(), 0.0, True, False, self._info(action=name, calls=0)
-        move = self.table["transitions"][self.best][name]
+        move = self.table_moves[self.best][name]
         target = move["next"]
         calls = move["calls"]
         if target in self.answered and target != self.best:  # answered before: the loop would not ask again
@@ -82,17 +92,19 @@ class PromptEditEnv(gymnasium.Env):
         return self._observe(), float(reward), terminated, truncated, self._info(action=name, calls=calls)
 
     def action_masks(self):
-        return action_masks(last_gained=self.gained)
+        return action_masks(candidate=self._candidate(), last_gained=self.gained)
+
+    def _candidate(self):
+        prompt = self.table["states"][self.best]["prompt"]
+        return Candidate(prompt["system_prompt"], prompt["output_instruction"], tuple(prompt["demonstrations"]))
 
     def _score(self, key):
         return self.table["states"][key]["score"]
 
     def _observe(self):
         state = self.table["states"][self.best]
-        prompt = state["prompt"]
         return observe(
-            candidate=Candidate(prompt["system_prompt"], prompt["output_instruction"],
-                                tuple(prompt["demonstrations"])),
+            candidate=self._candidate(),
             score=state["score"],
             outputs=state["outputs"],
             expected=self.table["expected"],

@@ -1,16 +1,8 @@
-"""A replay table: every prompt the learning optimizer can reach on one task, scored once, and where each edit
-leads. PPO trains on tables (env.py) and never calls a model while it does.
+"""A replay table: every prompt the learning optimizer can reach on one task (reachable.py's states), scored once.
+PPO trains on tables (env.py, where each edit leads: reachable.moves) and never calls a model while it does.
 
-A prompt state is (text, format, length, level, draw):
-
-    text     the wording: the start's, or the optimizer's rewrite of it ("meta_prompt", "critique")
-    format   the answer-format rule is stated (the state_format edit)
-    length   the length rule is stated (limit_length)
-    level    rounds of add_demonstrations, 0 to MAX_LEVEL
-    draw     which draw of demonstrations, 0 to DRAWS - 1 (swap_demonstrations moves to the next)
-
-A state's prompt is made by the strategies' own edits (strategies/edits.py), applied in that order to the text,
-the demonstrations drawn with the draw's own random generator: a state is always the same prompt. Each distinct
+A state's prompt is made by the strategies' own edits (strategies/edits.py), applied in that order to the state's
+text, the demonstrations drawn with the draw's own random generator: a state is always the same prompt. Each distinct
 prompt answers the validation examples once, through the LLM layer (so its cache keeps the answers, and building
 the table again costs no call), and is scored with the metric, as a run would.
 
@@ -23,7 +15,6 @@ import dataclasses
 import hashlib
 import json
 import random
-from dataclasses import dataclass
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -39,52 +30,15 @@ from optimization.strategies.edits import EDIT_BY_NAME, STOP
 from promptopt.errors import PromptOptError
 
 from .features import task_statistics
+from .reachable import REWRITES, State, all_states
 
 TABLE_FORMAT = 1  # a table of another format is built again, not read
-MAX_LEVEL = 2  # rounds of three demonstrations: 0, 3 or 6 shown
-DRAWS = 2
-REWRITES = ("meta_prompt", "critique")
 TABLES_DIR = "policies/tables"
 # The run parameters a table depends on; the others (iterations, budget, strategy...) are the policy's business.
 TABLE_PARAMETERS = (
     "primary_provider", "primary_model", "optimizer_provider", "optimizer_model", "metric", "metric_options",
     "examples_per_split", "temperature", "seed",
 )
-
-
-@dataclass(frozen=True)
-class State:
-    text: str = "start"
-    format: bool = False
-    length: bool = False
-    level: int = 0
-    draw: int = 0
-
-    @property
-    def key(self):
-        return f"{self.text}|format={int(self.format)}|length={int(self.length)}|demos={self.level}.{self.draw}"
-
-
-def all_states(texts):
-    for text in texts:
-        for stated in (False, True):
-            for limited in (False, True):
-                for level in range(MAX_LEVEL + 1):
-                    for draw in range(DRAWS if level else 1):
-                        yield State(text, stated, limited, level, draw)
-
-
-def after(state, action):
-    """The state an edit leads to; the same state when it cannot apply."""
-    if action == "state_format":
-        return dataclasses.replace(state, format=True)
-    if action == "limit_length":
-        return dataclasses.replace(state, length=True)
-    if action == "add_demonstrations":
-        return dataclasses.replace(state, level=min(state.level + 1, MAX_LEVEL))
-    if action == "swap_demonstrations":
-        return dataclasses.replace(state, draw=(state.draw + 1) % DRAWS) if state.level else state
-    return dataclasses.replace(state, text=action)  # a rewrite
 
 
 def prompt_of(state, texts, situation, seed):
@@ -203,16 +157,6 @@ def build(dataset, start=None, *, progress=None, **parameters):
         if progress:
             progress(done, len(all_of_them))
 
-    transitions = {}
-    for state in all_of_them:
-        moves = {}
-        for name, edit in EDIT_BY_NAME.items():
-            target = after(state, name)
-            if target.key not in states or prompts[target.key].key() == prompts[state.key].key():
-                target = state  # the edit cannot apply (or its rewrite failed): nothing new to answer
-            answering = 0 if target == state else len(scorer.validation)
-            moves[name] = {"next": target.key, "calls": edit.optimizer_calls + answering}
-        transitions[state.key] = moves
     return {
         "format": TABLE_FORMAT,
         "dataset": {"id": dataset.pk, "name": dataset.name},
@@ -223,7 +167,6 @@ def build(dataset, start=None, *, progress=None, **parameters):
         "stop": STOP,
         "rewrite_errors": errors,
         "states": states,
-        "transitions": transitions,
         "llm_calls": {"paid": scorer.paid, "cached": scorer.cached, "prompts": len(answered)},
     }
 

@@ -1,7 +1,7 @@
-"""The uniform policy: every edit equally probable, stopping never. It is the floor a trained policy is measured
-against (benchmarks.policy's random arm), and it runs through the same strategy as a trained one: the `policy`
-strategy makes the k edits that apply first in a random order (its ties), so each iteration's edits are a uniform
-draw among those that apply.
+"""The uniform policy: every edit that applies equally probable, stopping never. It is the floor a trained policy
+is measured against (benchmarks.policy's random arm), and it runs through the same strategy as a trained one: the
+`policy` strategy makes the k edits that apply first in a random order (its ties), so each iteration's edits are a
+uniform draw among those that apply.
 
 It is kept as one JSON file, its own record (`training.load` reads it), so POLICY_FILE can name it.
 """
@@ -24,8 +24,8 @@ class UniformPolicy:
         self.record = record
 
     def probabilities(self, observation, masks):
-        edits = [action != STOP for action in ACTIONS]  # stop never: its mask changes nothing
-        return np.asarray(edits, dtype=float) / sum(edits)
+        edits = np.asarray([allowed and action != STOP for action, allowed in zip(ACTIONS, masks)], dtype=float)
+        return edits / edits.sum() if edits.any() else edits  # stop never
 
 
 def save(name):

@@ -68,6 +68,12 @@ def swap_demonstrations(base, situation):
     return _with(base, "Swap the demonstrations for others", demonstrations=fresh)
 
 
+def state_format_and_add_demonstrations(base, situation):
+    """Both edits in one candidate (the fixed order's first plan), or None when the format is stated already."""
+    stated = state_format(base, situation)
+    return None if stated is None else _chain(stated, situation, add_demonstrations)
+
+
 def _chain(base, situation, *operators):
     candidate, notes = base, []
     for operator in operators:

@@ -53,13 +53,14 @@ def observation(situation):
 def masks(situation):
     from optimization.policy.env import action_masks
 
-    return action_masks(last_gained=situation.iterations_without_improvement == 0)
+    return action_masks(candidate=situation.current, last_gained=situation.iterations_without_improvement == 0)
 
 
 def propose(situation):
     from optimization.policy import training
 
-    probabilities = training.load(settings.POLICY_FILE).probabilities(observation(situation), masks(situation))
+    allowed = masks(situation)
+    probabilities = training.load(settings.POLICY_FILE).probabilities(observation(situation), allowed)
     order = list(range(len(ACTIONS)))
     situation.rng.shuffle(order)  # ties (the uniform policy's; a trained one's seldom tie) in a random order
     ranked = sorted(order, key=lambda index: -probabilities[index])
@@ -70,7 +71,7 @@ def propose(situation):
     proposals, errors = [], []
     for rank, index in enumerate(ranked, 1):
         name = ACTIONS[index]
-        if name == STOP:
+        if name == STOP or not allowed[index]:
             continue
         try:
             candidate = EDIT_BY_NAME[name].apply(situation.current, situation)
