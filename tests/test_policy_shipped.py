@@ -46,7 +46,7 @@ def test_a_run_of_the_policy_strategy_is_accepted_with_nothing_in_storage(datase
     assert run.strategy == "policy"
 
 
-def test_the_shipped_policy_gives_every_action_a_probability_and_stop_none_before_an_edit_gained_nothing(
+def test_the_shipped_policy_gives_the_allowed_actions_a_probability_and_stop_none_before_an_edit_gained_nothing(
     dataset, start
 ):
     from optimization import loop

@@ -49,7 +49,7 @@ def test_each_runs_edit_is_a_draw_among_those_that_apply(dataset, student):
         assert run.status == "succeeded", run.last_error
         assert not run.stop_reason.startswith("The policy chose to stop")
         [candidate] = run.iterations.get().candidates.all()
-        label, rank = re.match(r"Policy chose: (.+) \(p = 0\.17, its choice ([1-8]) of 8\)\. ", candidate.note).groups()
+        label = re.match(r"Policy chose: (.+) \(p = 0\.17, its choice [1-6] of 8\)\. ", candidate.note)[1]
         chosen.append(label)
     assert set(chosen) <= APPLICABLE
     assert len(set(chosen)) >= 2, chosen  # a fixed order would take the same edit every time

@@ -20,7 +20,10 @@ live strategy applies the same rule to its iterations.
 
 Why an edit that cannot change the prompt is no action: in a table it is free and changes nothing, like stopping,
 and a policy learned to repeat one (state the format twice) instead of trying another edit, where a live run passes
-over it to the next edit. A live run offers the policy the same applicable edits (edits.applicable).
+over it to the next edit. A live run offers the policy the same applicable edits (edits.applicable). In a table an
+edit whose prompt was answered before in the episode is no action either: it leads to the same prompt every time
+(its draw of demonstrations is fixed, a rewrite that failed leads nowhere), so it would be a free way to make "an
+edit that gained nothing" and unlock stop.
 """
 
 import gymnasium
@@ -38,12 +41,12 @@ MAX_STEPS = 10
 TARGET = 0.9  # a run's default target
 
 
-def action_masks(*, candidate, last_gained):
-    """Which actions may be taken from the prompt `candidate`: the edits that can change it, and stop only when the
-    last edit gained nothing (before any edit, count it as a gain: nothing yet says that edits do not pay on this
-    task) or when no edit is left."""
+def action_masks(*, candidate, last_gained, known=()):
+    """Which actions may be taken from the prompt `candidate`: the edits that can change it, less those in `known`
+    (whose prompt was answered already), and stop only when the last edit gained nothing (before any edit, count it
+    as a gain: nothing yet says that edits do not pay on this task) or when no edit is left."""
     edits = applicable(candidate)
-    allowed = [edits[action] for action in ACTIONS if action != STOP]
+    allowed = [edits[action] and action not in known for action in ACTIONS if action != STOP]
     return np.array([*allowed, not last_gained or not any(allowed)])
 
 
@@ -92,7 +95,10 @@ class PromptEditEnv(gymnasium.Env):
         return self._observe(), float(reward), terminated, truncated, self._info(action=name, calls=calls)
 
     def action_masks(self):
-        return action_masks(candidate=self._candidate(), last_gained=self.gained)
+        # In a table an edit leads to one prompt, however often it is made: once answered, making it again would be
+        # free and tell nothing, where a live run would pass over the same prompt (its history) or draw a new one.
+        known = {name for name, move in self.table_moves[self.best].items() if move["next"] in self.answered}
+        return action_masks(candidate=self._candidate(), last_gained=self.gained, known=known)
 
     def _candidate(self):
         prompt = self.table["states"][self.best]["prompt"]

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 
 from optimization.strategies import Candidate
 from optimization.strategies.edits import DEMONSTRATIONS_SHOWN, EDIT_BY_NAME
+from optimization.strategies.operators import DEMONSTRATIONS_ADDED
 
-MAX_LEVEL = DEMONSTRATIONS_SHOWN // 3  # rounds of add_demonstrations' three: 0, 3 or 6 shown
+MAX_LEVEL = DEMONSTRATIONS_SHOWN // DEMONSTRATIONS_ADDED  # rounds of add_demonstrations: 0, 3 or 6 shown
 DRAWS = 2
 REWRITES = ("meta_prompt", "critique")
 
@@ -54,7 +55,9 @@ def after(state, action):
     if action == "add_demonstrations":
         return dataclasses.replace(state, level=min(state.level + 1, MAX_LEVEL))
     if action == "format_and_demonstrations":
-        return after(after(state, "state_format"), "add_demonstrations") if not state.format else state
+        if state.format or state.level == MAX_LEVEL:
+            return state
+        return dataclasses.replace(state, format=True, level=state.level + 1)
     if action == "swap_demonstrations":
         return dataclasses.replace(state, draw=(state.draw + 1) % DRAWS) if state.level else state
     return dataclasses.replace(state, text=action)  # a rewrite

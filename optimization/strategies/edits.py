@@ -5,8 +5,8 @@ already stated, there are no demonstrations to swap). The operators' edits cost 
 is scored; the two rewrites ask the optimizer model first, once (meta_prompt) or twice (critique).
 
 `applicable` says which edits can change a prompt from its structure alone, without calling a model: a policy is
-offered those (in training and in a live run alike), so it never learns to spend a step on an edit that changes
-nothing.
+offered those (in training and in a live run alike), so it does not learn to spend a step on an edit that changes
+nothing (the environment also withholds an edit whose prompt it answered before: policy/env.py).
 """
 
 import dataclasses
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from . import critique, meta_prompt, operators
 from .operators import FORMAT_MARK, LENGTH_MARK
 
-DEMONSTRATIONS_SHOWN = 6  # the most a policy's edits show: two rounds of add_demonstrations
+DEMONSTRATIONS_SHOWN = 2 * operators.DEMONSTRATIONS_ADDED  # the most a policy's edits show: two rounds
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from . import Candidate
 
 DESCRIPTION = "Add or swap few-shot demonstrations, state the answer format and choices, limit the length."
 OPTIMIZER_CALLS = 0  # per iteration: these edits need no optimizer model
+DEMONSTRATIONS_ADDED = 3  # by one add_demonstrations
 
 FORMAT_MARK = "Reply with the answer only"
 LENGTH_MARK = "Use at most"
@@ -54,7 +55,7 @@ def _draw_demonstrations(situation, count, avoid=()):
     return [{"input": text, "output": expected} for text, expected in pool[:count]]
 
 
-def add_demonstrations(base, situation, count=3):
+def add_demonstrations(base, situation, count=DEMONSTRATIONS_ADDED):
     existing = {demo["input"] for demo in base.demonstrations}
     added = _draw_demonstrations(situation, count, existing)
     return _with(base, f"Add {len(added)} demonstrations", demonstrations=[*base.demonstrations, *added])
