@@ -144,10 +144,9 @@ def table_of(name, dataset, parameters, directory):
 
 def built_from(table):
     """The key of the starting prompt a table was built from (replay.table_name names a table in storage by it)."""
-    from optimization.strategies import Candidate
+    from optimization.policy.reachable import candidate
 
-    start = table["states"][table["start"]]["prompt"]
-    return Candidate(start["system_prompt"], start["output_instruction"], tuple(start["demonstrations"])).key()
+    return candidate(table, table["start"]).key()
 
 
 def table_parameters(parameters):

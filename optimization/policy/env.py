@@ -30,11 +30,10 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
-from optimization.strategies import Candidate
 from optimization.strategies.edits import ACTIONS, STOP, applicable
 
 from .features import FEATURES, observe
-from .reachable import moves
+from .reachable import candidate, moves
 
 CALL_PRICE = 0.0005  # reward given up per LLM call: 40 answered examples cost 0.02, a 1-in-50 gain
 MAX_STEPS = 10
@@ -101,8 +100,7 @@ class PromptEditEnv(gymnasium.Env):
         return action_masks(candidate=self._candidate(), last_gained=self.gained, known=known)
 
     def _candidate(self):
-        prompt = self.table["states"][self.best]["prompt"]
-        return Candidate(prompt["system_prompt"], prompt["output_instruction"], tuple(prompt["demonstrations"]))
+        return candidate(self.table, self.best)
 
     def _score(self, key):
         return self.table["states"][key]["score"]

@@ -63,6 +63,12 @@ def after(state, action):
     return dataclasses.replace(state, text=action)  # a rewrite
 
 
+def candidate(table, key):
+    """The prompt of the state `key` of `table`, as a Candidate."""
+    shown = table["states"][key]["prompt"]
+    return Candidate(shown["system_prompt"], shown["output_instruction"], tuple(shown["demonstrations"]))
+
+
 def moves(table):
     """Where each edit leads from each state of `table`, and the LLM calls it costs: {state key: {edit: {"next":
     state key, "calls": n}}}. An edit that cannot apply (or whose rewrite failed, or whose prompt is the same)
@@ -73,8 +79,7 @@ def moves(table):
     answering = len(table["expected"])
 
     def prompt(state):  # what the model is shown, whatever the note
-        shown = states[state.key]["prompt"]
-        return Candidate(shown["system_prompt"], shown["output_instruction"], tuple(shown["demonstrations"])).key()
+        return candidate(table, state.key).key()
 
     result = {}
     for state in all_states(texts):
