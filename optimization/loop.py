@@ -125,7 +125,7 @@ def optimizer(run):
 
 def refined_inference(run):
     """4. The candidates answer the same validation examples, within the budget: in a race, a slice at a time
-    (the first `race_from` examples, then twice as many, ...), and a candidate that can no longer beat the best
+    (the first `race_from` examples, then a quarter more, ...), and a candidate that can no longer beat the best
     so far, or is unlikely to, or that a paired test puts behind the best or the round's leader, answers no
     more."""
     candidates = list(this_iteration(run).candidates.all())

@@ -173,8 +173,8 @@ class Run(models.Model):
                   "1: no screening.",
     )
     race_from = models.PositiveIntegerField(
-        default=10, validators=between(0, 100_000),
-        help_text="Score each candidate on this many validation examples first, then twice as many, and so on, "
+        default=5, validators=between(0, 100_000),
+        help_text="Score each candidate on this many validation examples first, then a quarter more, and so on, "
                   "dropping one that can no longer beat the best, is unlikely to (a predicted chance under 0.1), or "
                   "that a paired test puts behind the best or the round's leader; 0: every candidate answers every "
                   "example.",

@@ -1,7 +1,9 @@
 """Racing: the candidates answer the validation examples a slice at a time, and one that can no longer beat the
 best so far, or is unlikely to, or that a paired test puts behind the best so far or behind the round's leader,
-answers no more; among those that answered everything, a tie goes to the shortest prompt."""
+answers no more; among those that answered everything, a tie goes to the shortest prompt, and a racer that could
+still win such a tie is not dropped behind the leader on weaker evidence than the tie asks."""
 
+import math
 import random
 
 from datasets.models import Split
@@ -16,8 +18,8 @@ IMPROVEMENT = 1e-9  # a score must rise by more than this to count as better
 # best so far, or behind the leader of the round (the candidate, or the best so far, with the highest mean on
 # those examples), at this level. It decides only where to spend answers, never what is claimed (the test split
 # does that), so it is lenient, as in CAPO (Zehle et al., 2025, alpha 0.2, every candidate against the others):
-# on a first slice of 10 right/wrong answers, 3 discordant pairs all in the other's favour (p = 0.125), or 4 of 5
-# (p = 0.19), drop it.
+# on a slice of right/wrong answers, 3 discordant pairs all in the other's favour (p = 0.125), or 4 of 5 (p = 0.19),
+# drop it.
 RACE_ALPHA = 0.2
 # Candidates the two-sided paired test cannot tell from the top one at this level tie with it (the shorter wins).
 TIE_ALPHA = 0.05
@@ -27,6 +29,11 @@ BEST_POSSIBLE = 1.0  # every metric scores an answer from 0 to 1
 # 0.001 to 0.1; the top of that range, since racing only decides where answers are spent). With 40 examples and a
 # best of 0.40, a candidate right on 2 of the first 10 stops (chance 0.07); one right on 3 answers on (0.23).
 FUTILITY = 0.1
+# Each slice is a quarter larger than the last (rounded up), not twice as large: a rule can only stop a candidate
+# at the end of a slice, and with doubling one that survives a first slice of 10 answers 10 more before the next
+# look and 20 more after it. A look costs no answer, only a round trip; growing by a quarter keeps their number
+# logarithmic in the split (10 rounds for 40 examples from a first slice of 5, 24 for 1,000).
+GROWTH = 1.25
 
 
 def race_order(run):
@@ -38,12 +45,12 @@ def race_order(run):
 
 
 def race_slices(first, total):
-    """How many examples each round of a race has answered: first, twice as many, ..., then all."""
+    """How many examples each round of a race has answered: first, a quarter more (rounded up), ..., then all."""
     sizes = []
     size = first
     while 0 < size < total:
         sizes.append(size)
-        size *= 2
+        size = math.ceil(size * GROWTH)
     return sizes + [total]
 
 
@@ -56,26 +63,37 @@ def race_round(run, racing, best, answered, total):
         c.pk: {e: s for e, s in slice_scores(run, evaluation_of(run, c, Split.VALIDATION)).items() if e in ids}
         for c in racing
     }
-    out = left_behind(run, answers, best, total)
+    out = left_behind(run, answers, best, total, {c.pk: prompt_length(c) for c in racing})
     for candidate in racing:
         if candidate.pk in out:
             drop(run, candidate)
     return [c for c in racing if c.pk not in out]
 
 
-def left_behind(run, answers, best, total):
-    """Which racers (keys of `answers`, each one's scores by example on what it has answered of `total`) stop:
-    those that even every remaining answer right would not lift above the best so far (a candidate that does not
-    beat the best cannot win, so this costs nothing), those whose answers so far give them less than FUTILITY of a
-    chance to end above it, and those that the one-sided paired test on the examples they have answered puts
-    behind the best so far or behind the round's leader (the racer, or the best so far, with the highest mean on
-    those examples), at RACE_ALPHA."""
-    leader = max([best, *answers.values()], key=lambda scores: slice_mean(scores, answers))
+def left_behind(run, answers, best, total, lengths):
+    """Which racers (keys of `answers`, each one's scores by example on what it has answered of `total`; `lengths`,
+    their prompts' lengths) stop: those that even every remaining answer right would not lift above the best so far
+    (a candidate that does not beat the best cannot win, so this costs nothing), those whose answers so far give
+    them less than FUTILITY of a chance to end above it, and those that the one-sided paired test on the examples
+    they have answered puts behind the best so far or behind the round's leader (the racer, or the best so far,
+    with the highest mean on those examples), at RACE_ALPHA. A racer shorter than the leader could still win a tie
+    with it (`pick_winner`), so the leader drops it only at the tie's own level: the one-sided half of TIE_ALPHA.
+    Looking after every slice at RACE_ALPHA would otherwise drop, by noise, the shorter of two prompts the tie
+    rule keeps, and racing would pick a different winner than scoring everything."""
+    leader = max([None, *answers], key=lambda key: slice_mean(best if key is None else answers[key], answers))
+
+    def behind_the_leader(key, mine):
+        if leader is None or leader == key:
+            return False
+        level = RACE_ALPHA if lengths[key] >= lengths[leader] else TIE_ALPHA / 2
+        return behind(run, mine, answers[leader], level)
+
     return {
         key for key, mine in answers.items()
         if cannot_beat_the_best(run, mine, total)
         or unlikely_to_beat_the_best(run, mine, total)
-        or any(rival is not mine and behind(run, mine, rival) for rival in (best, leader))
+        or behind(run, mine, best, RACE_ALPHA)
+        or behind_the_leader(key, mine)
     }
 
 
@@ -97,12 +115,12 @@ def unlikely_to_beat_the_best(run, mine, total):
     return chance < FUTILITY
 
 
-def behind(run, mine, theirs):
-    """Whether the one-sided paired test on the examples of `mine` puts them behind `theirs` at RACE_ALPHA."""
+def behind(run, mine, theirs, level):
+    """Whether the one-sided paired test on the examples of `mine` puts them behind `theirs` at `level`."""
     examples = [e for e in mine if e in theirs]
     p_value = behind_p_value([theirs[e] for e in examples], [mine[e] for e in examples],
                              binary=metrics.is_binary(run.metric))
-    return p_value < RACE_ALPHA
+    return p_value < level
 
 
 def drop(run, candidate):

@@ -51,8 +51,9 @@ def vertex(dataset, gcs_bucket, fast_retries, settings, monkeypatch):
 
 def start_run(dataset, prompt_name="sports", **params):
     prompt = prompt_create(team=dataset.team, name=prompt_name)
+    # No racing unless a test asks for it, so that each inference step is one job (or none).
     defaults = dict(primary_provider="vertex", optimizer_provider="vertex", examples_per_split=10, seed=1,
-                    batch_from=5, enqueue=False)
+                    batch_from=5, race_from=0, enqueue=False)
     return run_create(dataset=dataset, start_version=prompt.versions.get(), **defaults | params)
 
 
@@ -107,6 +108,16 @@ def test_a_large_run_goes_through_batch_jobs_and_ends_as_it_does_online(dataset,
                                  online.stop_reason, online.verdict)
     assert usage_for(batched)["llm_calls"] == usage_for(online)["llm_calls"] == 70
     assert usage_for(batched)["tokens"] == usage_for(online)["tokens"]
+
+
+def test_a_race_asks_a_job_per_slice_and_a_slice_under_the_threshold_online(dataset, vertex):
+    run = run_to_the_end(start_run(dataset, race_from=5))  # of 10 validation examples: slices of 5, 7, 9, then 10
+
+    assert run.status == RunStatus.SUCCEEDED, run.last_error
+    refined = BatchJob.objects.filter(run=run, step=Step.REFINED_INFERENCE).order_by("pk")
+    # The four candidates on 5 examples; one is raced out, the three left answer 2 more twice, each a job of 6.
+    assert [job.request_count for job in refined] == [20, 6, 6]
+    assert len(vertex.received) == 3  # the last slice, one example each, is under batch_from 5: online
 
 
 def test_a_run_whose_answers_are_in_the_cache_sends_no_job(dataset, vertex):
@@ -361,7 +372,8 @@ def test_the_command_line_waits_for_its_jobs_and_checks_them_itself(dataset, ver
     out = io.StringIO()
 
     call_command("optimize", "--dataset", "sports", "--prompt", "judge", "--primary-provider", "vertex",
-                 "--examples", "10", "--seed", "1", "--batch-from", "5", "--json", stdout=out, stderr=io.StringIO())
+                 "--examples", "10", "--seed", "1", "--batch-from", "5", "--race-from", "0", "--json", stdout=out,
+                 stderr=io.StringIO())
 
     result = json.loads(out.getvalue())
     assert result["status"] == "succeeded" and result["llm_calls"] == 70

@@ -25,7 +25,7 @@ def test_it_prints_each_runs_figures_and_the_ratios_they_make():
     assert size == "24" and answer in ("plausible", "implausible")
     runs = lines_matching(
         rf"^  (.+?): (?:start {SCORE}, )?best validation {SCORE} test {SCORE}; (\d+) calls \((\d+) paid", output)
-    assert [label for label, *_ in runs] == ["loop, racing from 10", "loop, no racing", "grid"]
+    assert [label for label, *_ in runs] == ["loop, racing from 5", "loop, no racing", "grid"]
     (_, start, racing_val, racing_test, racing_calls, _), (_, _, _, full_test, full_calls, _), grid = runs
     # The student rambles under the starting prompt, and answers three in four once the format is stated.
     assert float(start) == 0.0 and 0.5 < float(racing_test) < 1.0 and 0.5 < float(racing_val) < 1.0
@@ -58,7 +58,7 @@ def test_without_the_grid_it_measures_racing_and_the_baseline_and_says_the_grid_
                              "--seed", "1", "--no-grid")
     assert done.returncode == 0, done.stderr
     runs = lines_matching(r"^  (.+?): start .*; (\d+) calls", done.stdout)
-    assert [label for label, _ in runs] == ["loop, racing from 10", "loop, no racing"]
+    assert [label for label, _ in runs] == ["loop, racing from 5", "loop, no racing"]
     assert "picked:" not in done.stdout
     assert "loop (racing) against the grid: not measured (--no-grid)" in done.stdout
     assert done.stdout.rstrip().splitlines()[-1].startswith("baseline ratio: ")

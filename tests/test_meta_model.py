@@ -77,7 +77,7 @@ def inference_calls(run):
 
 def test_a_screened_run_scores_only_the_candidates_kept_and_pays_no_more_answers(dataset, student):  # noqa: F811
     student.answers = {}  # never right: the run goes on for its three iterations
-    params = dict(candidates_per_iteration=2, patience=3, max_iterations=3)
+    params = dict(candidates_per_iteration=2, patience=3, max_iterations=3, race_from=0)  # each answers all 10
     plain = run_to_the_end(start_run(dataset, prompt_name="plain", **params))
     screened = run_to_the_end(start_run(dataset, prompt_name="screened", screen_factor=2, **params))
     assert screened.iterations.count() == plain.iterations.count() == 3

@@ -75,7 +75,7 @@ def test_the_plain_output_says_whether_the_loop_beat_the_baseline(dataset, stude
     assert "Baseline, always answering 'plausible' (chosen on train): test 0.700 (best - baseline 0.300, 95% CI " \
            "[0.000, 0.600], p = 0.25): the loop beat the baseline, by a difference that could be chance." in out, out
     assert "Verdict: v" in out and "is offered for review" in out
-    assert "Best: validation 1.000, test 1.000 (overfitting gauge +0.000); racing saved 0 answers." in out
+    assert "Best: validation 1.000, test 1.000 (overfitting gauge +0.000); racing saved 5 answers." in out
     student.answers = {text: "plausible" for text in student.answers}
     out, _ = optimize("--no-cache")
     assert "test 0.700 (best - baseline 0.000, 95% CI [0.000, 0.000], p = 1): the loop did NOT beat the " \

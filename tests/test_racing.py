@@ -100,10 +100,12 @@ def test_candidates_the_paired_test_cannot_tell_apart_tie_and_the_shorter_wins(r
     assert loop.pick_winner(run, candidates)[1].note == "long"
 
 
-def test_the_slices_double_until_every_example(dataset):
-    assert loop.race_slices(10, 40) == [10, 20, 40]
-    assert loop.race_slices(10, 35) == [10, 20, 35]
+def test_the_slices_grow_by_a_quarter_until_every_example(dataset):
+    assert loop.race_slices(5, 40) == [5, 7, 9, 12, 15, 19, 24, 30, 38, 40]
+    assert loop.race_slices(10, 35) == [10, 13, 17, 22, 28, 35]
+    assert loop.race_slices(1, 6) == [1, 2, 3, 4, 5, 6]  # at least one more example a round
     assert loop.race_slices(10, 10) == [10] and loop.race_slices(0, 40) == [40]
+    assert len(loop.race_slices(5, 100_000)) == 45  # rounds grow with the split's logarithm
 
 
 def test_the_summary_page_and_cli_show_the_calls_saved_and_the_overfitting_gauge(raced, editor):
@@ -151,30 +153,51 @@ def racers(best_score, metric="exact_match"):
     return SimpleNamespace(best_score=best_score, metric=metric)
 
 
+def same_length(answers):
+    return dict.fromkeys(answers, 100)
+
+
 def test_the_round_drops_a_racer_behind_its_leader_even_when_it_is_ahead_of_the_best():
     best = dict.fromkeys(range(12), 0.0)  # the best so far: wrong everywhere
     answers = {"leader": dict.fromkeys(range(4), 1.0), "behind": {0: 0.0, 1: 0.0, 2: 0.0, 3: 1.0}}
     # "behind" beats the best (one gained, none lost) but loses three of three discordant pairs to the leader.
-    assert racing.left_behind(racers(0.0), answers, best, 12) == {"behind"}
+    assert racing.left_behind(racers(0.0), answers, best, 12, same_length(answers)) == {"behind"}
     # With the leader gone, nothing is ahead of it by enough.
-    assert racing.left_behind(racers(0.0), {"behind": answers["behind"]}, best, 12) == set()
+    assert racing.left_behind(racers(0.0), {"behind": answers["behind"]}, best, 12, {"behind": 1}) == set()
+
+
+def test_a_racer_shorter_than_the_leader_is_dropped_behind_it_only_at_the_ties_level():
+    best = dict.fromkeys(range(40), 0.0)
+    leader = dict.fromkeys(range(9), 1.0)
+    behind = {**leader, 0: 0.0, 1: 0.0, 2: 0.0}  # three discordant pairs, all the leader's: one-sided p = 0.125
+    answers = {"leader": leader, "behind": behind}
+    # Longer than the leader, it could not win a tie with it: RACE_ALPHA drops it.
+    assert racing.left_behind(racers(0.0), answers, best, 40, {"leader": 100, "behind": 200}) == {"behind"}
+    # Shorter, it would win a tie the two-sided test at TIE_ALPHA cannot break (p = 0.25): it races on...
+    assert racing.left_behind(racers(0.0), answers, best, 40, {"leader": 100, "behind": 50}) == set()
+    # ...until it is behind at the tie's level: six of six discordant pairs, one-sided p = 0.016.
+    far_behind = {**leader, **dict.fromkeys(range(6), 0.0)}
+    assert racing.left_behind(racers(0.0), {"leader": leader, "behind": far_behind}, best, 40,
+                              {"leader": 100, "behind": 50}) == {"behind"}
 
 
 def test_the_round_keeps_racers_the_leader_is_not_clearly_ahead_of():
     best = dict.fromkeys(range(12), 0.0)
     answers = {"a": {0: 1.0, 1: 1.0, 2: 0.0, 3: 1.0}, "b": {0: 1.0, 1: 0.0, 2: 1.0, 3: 1.0}, "c": {0: 1.0, 1: 1.0,
                                                                                                2: 0.0, 3: 0.0}}
-    assert racing.left_behind(racers(0.0), answers, best, 12) == set()
+    assert racing.left_behind(racers(0.0), answers, best, 12, same_length(answers)) == set()
 
 
 def test_a_racer_that_could_at_most_tie_with_the_best_stops_though_no_test_puts_it_behind():
     best = {e: 1.0 if e else 0.0 for e in range(12)}  # 11 of 12
     tied_so_far = {0: 0.0, 1: 1.0, 2: 1.0, 3: 1.0}  # the same answers as the best on these four
     one_wrong = {0: 1.0, 1: 0.0, 2: 1.0, 3: 1.0}  # one gained, one lost: no test says it is behind
-    assert racing.left_behind(racers(11 / 12), {"tied": tied_so_far, "one wrong": one_wrong}, best, 12) == {
+    assert racing.left_behind(racers(11 / 12), {"tied": tied_so_far, "one wrong": one_wrong}, best, 12,
+                              {"tied": 1, "one wrong": 1}) == {
         "tied", "one wrong"}
     # Against a best of 10 of 12 both can still win.
-    assert racing.left_behind(racers(10 / 12), {"tied": tied_so_far, "one wrong": one_wrong}, best, 12) == set()
+    assert racing.left_behind(racers(10 / 12), {"tied": tied_so_far, "one wrong": one_wrong}, best, 12,
+                              {"tied": 1, "one wrong": 1}) == set()
 
 
 def test_scores_between_0_and_1_can_still_catch_up_by_the_remaining_examples():
@@ -183,7 +206,8 @@ def test_scores_between_0_and_1_can_still_catch_up_by_the_remaining_examples():
     # with the five left all scoring 1, the first would end at 0.801, above the best, the second at 0.8 exactly.
     catching_up = {0: 1.0, 1: 1.0, 2: 1.0, 3: 0.0, 4: 0.01}
     at_most_equal = {0: 1.0, 1: 1.0, 2: 1.0, 3: 0.0, 4: 0.0}
-    assert racing.left_behind(racers(0.8, "token_f1"), {"a": catching_up, "b": at_most_equal}, best, 10) == {"b"}
+    assert racing.left_behind(racers(0.8, "token_f1"), {"a": catching_up, "b": at_most_equal}, best, 10,
+                              {"a": 1, "b": 1}) == {"b"}
 
 
 def test_a_racer_unlikely_to_end_above_the_best_stops_though_it_still_could():
@@ -194,8 +218,8 @@ def test_a_racer_unlikely_to_end_above_the_best_stops_though_it_still_could():
     three_right = {e: 1.0 if e < 3 else 0.0 for e in range(10)}
     best_of_three = {**best, 2: 1.0, 39: 0.0}
     # Right on 2 of 10, it needs 15 of the 30 left: a predictive chance of 0.07. Right on 3, 14 of 30: 0.23.
-    assert racing.left_behind(racers(0.4), {"two": two_right}, best, 40) == {"two"}
-    assert racing.left_behind(racers(0.4), {"three": three_right}, best_of_three, 40) == set()
+    assert racing.left_behind(racers(0.4), {"two": two_right}, best, 40, {"two": 1}) == {"two"}
+    assert racing.left_behind(racers(0.4), {"three": three_right}, best_of_three, 40, {"three": 1}) == set()
 
 
 def test_the_chance_to_end_above_the_best_is_the_beta_binomial_prediction():
