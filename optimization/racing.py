@@ -19,7 +19,7 @@ IMPROVEMENT = 1e-9  # a score must rise by more than this to count as better
 # those examples), at this level. It decides only where to spend answers, never what is claimed (the test split
 # does that), so it is lenient, as in CAPO (Zehle et al., 2025, alpha 0.2, every candidate against the others):
 # on a slice of right/wrong answers, 3 discordant pairs all in the other's favour (p = 0.125), or 4 of 5 (p = 0.19),
-# drop it.
+# drop it (a racer shorter than the leader is judged against the leader by the tie rule instead: `left_behind`).
 RACE_ALPHA = 0.2
 # Candidates the two-sided paired test cannot tell from the top one at this level tie with it (the shorter wins).
 TIE_ALPHA = 0.05
@@ -27,7 +27,7 @@ BEST_POSSIBLE = 1.0  # every metric scores an answer from 0 to 1
 # Racing also drops a candidate whose predictive probability of ending above the best so far, from its answers on
 # the slice, is below this: futility stopping by predictive probability (Lee and Liu, 2008, who stop a trial below
 # 0.001 to 0.1; the top of that range, since racing only decides where answers are spent). With 40 examples and a
-# best of 0.40, a candidate right on 2 of the first 10 stops (chance 0.07); one right on 3 answers on (0.23).
+# best of 0.40, a candidate right on 1 of the first 9 stops (chance 0.02); one right on 2 answers on (0.11).
 FUTILITY = 0.1
 # Each slice is a quarter larger than the last (rounded up), not twice as large: a rule can only stop a candidate
 # at the end of a slice, and with doubling one that survives a first slice of 10 answers 10 more before the next
@@ -77,16 +77,17 @@ def left_behind(run, answers, best, total, lengths):
     them less than FUTILITY of a chance to end above it, and those that the one-sided paired test on the examples
     they have answered puts behind the best so far or behind the round's leader (the racer, or the best so far,
     with the highest mean on those examples), at RACE_ALPHA. A racer shorter than the leader could still win a tie
-    with it (`pick_winner`), so the leader drops it only at the tie's own level: the one-sided half of TIE_ALPHA.
-    Looking after every slice at RACE_ALPHA would otherwise drop, by noise, the shorter of two prompts the tie
-    rule keeps, and racing would pick a different winner than scoring everything."""
+    with it (`pick_winner`), so the leader drops it only by the tie rule's own test on the slice (`clearly_behind`).
+    Looking after every slice at RACE_ALPHA dropped, by noise, the shorter of two prompts the tie rule keeps, and
+    racing picked a different winner than scoring everything (README, "Racing")."""
     leader = max([None, *answers], key=lambda key: slice_mean(best if key is None else answers[key], answers))
 
     def behind_the_leader(key, mine):
         if leader is None or leader == key:
             return False
-        level = RACE_ALPHA if lengths[key] >= lengths[leader] else TIE_ALPHA / 2
-        return behind(run, mine, answers[leader], level)
+        if lengths[key] < lengths[leader]:
+            return clearly_behind(run, mine, answers[leader])
+        return behind(run, mine, answers[leader], RACE_ALPHA)
 
     return {
         key for key, mine in answers.items()

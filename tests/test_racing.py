@@ -150,7 +150,7 @@ def test_scores_that_are_not_right_or_wrong_race_with_the_signed_rank_test():
 
 
 def racers(best_score, metric="exact_match"):
-    return SimpleNamespace(best_score=best_score, metric=metric)
+    return SimpleNamespace(best_score=best_score, metric=metric, seed=0)
 
 
 def same_length(answers):
@@ -166,19 +166,40 @@ def test_the_round_drops_a_racer_behind_its_leader_even_when_it_is_ahead_of_the_
     assert racing.left_behind(racers(0.0), {"behind": answers["behind"]}, best, 12, {"behind": 1}) == set()
 
 
-def test_a_racer_shorter_than_the_leader_is_dropped_behind_it_only_at_the_ties_level():
+def test_a_racer_shorter_than_the_leader_is_dropped_behind_it_only_by_the_tie_rule():
     best = dict.fromkeys(range(40), 0.0)
     leader = dict.fromkeys(range(9), 1.0)
-    behind = {**leader, 0: 0.0, 1: 0.0, 2: 0.0}  # three discordant pairs, all the leader's: one-sided p = 0.125
-    answers = {"leader": leader, "behind": behind}
-    # Longer than the leader, it could not win a tie with it: RACE_ALPHA drops it.
-    assert racing.left_behind(racers(0.0), answers, best, 40, {"leader": 100, "behind": 200}) == {"behind"}
-    # Shorter, it would win a tie the two-sided test at TIE_ALPHA cannot break (p = 0.25): it races on...
-    assert racing.left_behind(racers(0.0), answers, best, 40, {"leader": 100, "behind": 50}) == set()
-    # ...until it is behind at the tie's level: six of six discordant pairs, one-sided p = 0.016.
-    far_behind = {**leader, **dict.fromkeys(range(6), 0.0)}
-    assert racing.left_behind(racers(0.0), {"leader": leader, "behind": far_behind}, best, 40,
-                              {"leader": 100, "behind": 50}) == {"behind"}
+
+    def left_behind(lost, length):
+        """The racers that stop when one of them is wrong on the first `lost` examples the leader is right on."""
+        behind = {**leader, **dict.fromkeys(range(lost), 0.0)}
+        return racing.left_behind(racers(0.0), {"leader": leader, "behind": behind}, best, 40,
+                                  {"leader": 100, "behind": length})
+
+    # Longer than the leader, it could not win a tie with it: 3 discordant pairs of 3 (p = 0.125) drop it.
+    assert left_behind(3, length=200) == {"behind"}
+    # Shorter, it would win any tie the two-sided test at TIE_ALPHA cannot break: it races on at 3 of 3 and at 5 of
+    # 5 (two-sided p = 0.0625), and stops at 6 of 6 (p = 0.031).
+    assert left_behind(3, length=50) == left_behind(5, length=50) == set()
+    assert left_behind(6, length=50) == {"behind"}
+
+
+def test_a_racer_behind_the_best_so_far_stops_though_it_leads_the_round():
+    best = {e: 1.0 if e < 3 else 0.0 for e in range(40)}  # 3 of 40: the best leads on the first 5
+    alone = dict.fromkeys(range(5), 0.0)  # wrong on the best's 3: p = 0.125, yet it could still end above 3 of 40
+    assert not racing.cannot_beat_the_best(racers(3 / 40), alone, 40)
+    assert not racing.unlikely_to_beat_the_best(racers(3 / 40), alone, 40)
+    assert racing.left_behind(racers(3 / 40), {"alone": alone}, best, 40, {"alone": 1}) == {"alone"}
+
+
+def test_the_race_judges_each_candidate_with_its_own_prompts_length(raced, monkeypatch):
+    lengths = []
+    judge = racing.left_behind
+    monkeypatch.setattr(racing, "left_behind", lambda *args: lengths.append(args[-1]) or judge(*args))
+    run = raced(Candidate("Judge.", "{input}", (), "rambles"), Candidate("Judge these.", FORMAT, (), "formatted"))
+    by_note = {v.note: racing.prompt_length(v) for v in run.iterations.get().candidates.all()}
+    assert lengths[0] == {v.pk: by_note[v.note] for v in run.iterations.get().candidates.all()}
+    assert by_note["rambles"] != by_note["formatted"]
 
 
 def test_the_round_keeps_racers_the_leader_is_not_clearly_ahead_of():
