@@ -87,13 +87,13 @@ def left_behind(run, answers, best, total, lengths):
             return False
         if lengths[key] < lengths[leader]:
             return clearly_behind(run, mine, answers[leader])
-        return behind(run, mine, answers[leader], RACE_ALPHA)
+        return behind(run, mine, answers[leader])
 
     return {
         key for key, mine in answers.items()
         if cannot_beat_the_best(run, mine, total)
         or unlikely_to_beat_the_best(run, mine, total)
-        or behind(run, mine, best, RACE_ALPHA)
+        or behind(run, mine, best)
         or behind_the_leader(key, mine)
     }
 
@@ -116,12 +116,12 @@ def unlikely_to_beat_the_best(run, mine, total):
     return chance < FUTILITY
 
 
-def behind(run, mine, theirs, level):
-    """Whether the one-sided paired test on the examples of `mine` puts them behind `theirs` at `level`."""
+def behind(run, mine, theirs):
+    """Whether the one-sided paired test on the examples of `mine` puts them behind `theirs` at RACE_ALPHA."""
     examples = [e for e in mine if e in theirs]
     p_value = behind_p_value([theirs[e] for e in examples], [mine[e] for e in examples],
                              binary=metrics.is_binary(run.metric))
-    return p_value < level
+    return p_value < RACE_ALPHA
 
 
 def drop(run, candidate):

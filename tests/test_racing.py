@@ -153,8 +153,9 @@ def racers(best_score, metric="exact_match"):
     return SimpleNamespace(best_score=best_score, metric=metric, seed=0)
 
 
-def same_length(answers):
-    return dict.fromkeys(answers, 100)
+def same_length(racers):
+    """Prompt lengths for the racers named: all the same, so the leader judges none of them by the tie rule."""
+    return dict.fromkeys(racers, 100)
 
 
 def test_the_round_drops_a_racer_behind_its_leader_even_when_it_is_ahead_of_the_best():
@@ -163,7 +164,8 @@ def test_the_round_drops_a_racer_behind_its_leader_even_when_it_is_ahead_of_the_
     # "behind" beats the best (one gained, none lost) but loses three of three discordant pairs to the leader.
     assert racing.left_behind(racers(0.0), answers, best, 12, same_length(answers)) == {"behind"}
     # With the leader gone, nothing is ahead of it by enough.
-    assert racing.left_behind(racers(0.0), {"behind": answers["behind"]}, best, 12, {"behind": 1}) == set()
+    assert racing.left_behind(racers(0.0), {"behind": answers["behind"]}, best, 12,
+                              same_length(["behind"])) == set()
 
 
 def test_a_racer_shorter_than_the_leader_is_dropped_behind_it_only_by_the_tie_rule():
@@ -189,7 +191,7 @@ def test_a_racer_behind_the_best_so_far_stops_though_it_leads_the_round():
     alone = dict.fromkeys(range(5), 0.0)  # wrong on the best's 3: p = 0.125, yet it could still end above 3 of 40
     assert not racing.cannot_beat_the_best(racers(3 / 40), alone, 40)
     assert not racing.unlikely_to_beat_the_best(racers(3 / 40), alone, 40)
-    assert racing.left_behind(racers(3 / 40), {"alone": alone}, best, 40, {"alone": 1}) == {"alone"}
+    assert racing.left_behind(racers(3 / 40), {"alone": alone}, best, 40, same_length(["alone"])) == {"alone"}
 
 
 def test_the_race_judges_each_candidate_with_its_own_prompts_length(raced, monkeypatch):
@@ -213,12 +215,11 @@ def test_a_racer_that_could_at_most_tie_with_the_best_stops_though_no_test_puts_
     best = {e: 1.0 if e else 0.0 for e in range(12)}  # 11 of 12
     tied_so_far = {0: 0.0, 1: 1.0, 2: 1.0, 3: 1.0}  # the same answers as the best on these four
     one_wrong = {0: 1.0, 1: 0.0, 2: 1.0, 3: 1.0}  # one gained, one lost: no test says it is behind
-    assert racing.left_behind(racers(11 / 12), {"tied": tied_so_far, "one wrong": one_wrong}, best, 12,
-                              {"tied": 1, "one wrong": 1}) == {
+    racers_so_far = {"tied": tied_so_far, "one wrong": one_wrong}
+    assert racing.left_behind(racers(11 / 12), racers_so_far, best, 12, same_length(racers_so_far)) == {
         "tied", "one wrong"}
     # Against a best of 10 of 12 both can still win.
-    assert racing.left_behind(racers(10 / 12), {"tied": tied_so_far, "one wrong": one_wrong}, best, 12,
-                              {"tied": 1, "one wrong": 1}) == set()
+    assert racing.left_behind(racers(10 / 12), racers_so_far, best, 12, same_length(racers_so_far)) == set()
 
 
 def test_scores_between_0_and_1_can_still_catch_up_by_the_remaining_examples():
@@ -228,7 +229,7 @@ def test_scores_between_0_and_1_can_still_catch_up_by_the_remaining_examples():
     catching_up = {0: 1.0, 1: 1.0, 2: 1.0, 3: 0.0, 4: 0.01}
     at_most_equal = {0: 1.0, 1: 1.0, 2: 1.0, 3: 0.0, 4: 0.0}
     assert racing.left_behind(racers(0.8, "token_f1"), {"a": catching_up, "b": at_most_equal}, best, 10,
-                              {"a": 1, "b": 1}) == {"b"}
+                              same_length("ab")) == {"b"}
 
 
 def test_a_racer_unlikely_to_end_above_the_best_stops_though_it_still_could():
@@ -239,8 +240,9 @@ def test_a_racer_unlikely_to_end_above_the_best_stops_though_it_still_could():
     three_right = {e: 1.0 if e < 3 else 0.0 for e in range(10)}
     best_of_three = {**best, 2: 1.0, 39: 0.0}
     # Right on 2 of 10, it needs 15 of the 30 left: a predictive chance of 0.07. Right on 3, 14 of 30: 0.23.
-    assert racing.left_behind(racers(0.4), {"two": two_right}, best, 40, {"two": 1}) == {"two"}
-    assert racing.left_behind(racers(0.4), {"three": three_right}, best_of_three, 40, {"three": 1}) == set()
+    assert racing.left_behind(racers(0.4), {"two": two_right}, best, 40, same_length(["two"])) == {"two"}
+    assert racing.left_behind(racers(0.4), {"three": three_right}, best_of_three, 40,
+                              same_length(["three"])) == set()
 
 
 def test_the_chance_to_end_above_the_best_is_the_beta_binomial_prediction():
