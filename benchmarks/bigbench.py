@@ -9,13 +9,15 @@ from pathlib import Path
 from .scratch import setup_django
 
 TASKS_DIR = Path(__file__).resolve().parent.parent / "data" / "bigbench"
-TASKS = tuple(sorted(path.stem for path in TASKS_DIR.glob("*.json")))
 IMPORT_SEED = 0  # the split of each task into train, validation and test
 
 
 def add_options(parser):
     """The options every such benchmark takes: which tasks, how many examples and iterations, which model."""
-    parser.add_argument("--tasks", default=",".join(TASKS), help="Comma-separated task names (default: all five).")
+    parser.add_argument("--tasks", help="Comma-separated task names (default: every task in the tasks directory).")
+    parser.add_argument("--tasks-dir", type=Path, default=TASKS_DIR,
+                        help="A directory of BIG-bench task files, NAME.json (default: data/bigbench, five tasks), "
+                             "to measure on tasks this project was not tuned on.")
     parser.add_argument("--examples-per-split", type=int, help="Default: the run's default.")
     parser.add_argument("--max-iterations", type=int, help="Default: the run's default.")
     parser.add_argument("--candidates-per-iteration", type=int, help="Default: the run's default.")
@@ -25,10 +27,14 @@ def add_options(parser):
 
 def parsed(parser, argv):
     args = parser.parse_args(argv)
-    args.tasks = [name.strip() for name in args.tasks.split(",") if name.strip()]
-    unknown = [name for name in args.tasks if name not in TASKS]
+    available = sorted(path.stem for path in args.tasks_dir.glob("*.json"))
+    if not available:
+        parser.error(f"no BIG-bench task files (NAME.json) in {args.tasks_dir}")
+    chosen = args.tasks.split(",") if args.tasks is not None else available
+    args.tasks = [name.strip() for name in chosen if name.strip()]
+    unknown = [name for name in args.tasks if name not in available]
     if unknown or not args.tasks:
-        parser.error(f"unknown task {', '.join(unknown) or '(none)'}; use some of {', '.join(TASKS)}")
+        parser.error(f"unknown task {', '.join(unknown) or '(none)'}; use some of {', '.join(available)}")
     return args
 
 
@@ -58,11 +64,12 @@ def bench_team():
     return Team.objects.create(name="bench")
 
 
-def imported(team, name, *, as_name=None, seed=IMPORT_SEED):
-    """A task of data/bigbench/ imported as a dataset of `team` (under `as_name`, to import it more than once)."""
+def imported(team, name, *, as_name=None, seed=IMPORT_SEED, directory=TASKS_DIR):
+    """A task of `directory` (data/bigbench/) imported as a dataset of `team` (under `as_name`, to import it more
+    than once)."""
     from datasets.services import dataset_import
 
-    with open(TASKS_DIR / f"{name}.json", "rb") as file:
+    with open(Path(directory) / f"{name}.json", "rb") as file:
         return dataset_import(team=team, name=as_name or name, file=file, filename=f"{name}.json", seed=seed,
                               in_worker=False)
 

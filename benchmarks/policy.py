@@ -80,7 +80,7 @@ def measure(args):
     args.timesteps = args.timesteps or training.TIMESTEPS
     parameters = bigbench.run_parameters(args)
     team = bigbench.bench_team()
-    datasets = {name: bigbench.imported(team, name) for name in args.tasks}
+    datasets = {name: bigbench.imported(team, name, directory=args.tasks_dir) for name in args.tasks}
     print(f"tasks: {', '.join(args.tasks)}; provider {args.provider}; seeds 0 to {args.seeds - 1}; PPO "
           f"{args.timesteps} steps per policy; run settings: defaults except "
           f"{', '.join(f'{k} {v}' for k, v in parameters.items())}, use_cache off", flush=True)

@@ -168,7 +168,7 @@ def measure(args):
           f"except {', '.join(f'{k} {v}' for k, v in parameters.items() if k not in ('seed',))}", flush=True)
     results = {}
     for name in args.tasks:
-        dataset = bigbench.imported(team, name, seed=args.seed)
+        dataset = bigbench.imported(team, name, seed=args.seed, directory=args.tasks_dir)
         prompt = prompt_create(team=team, name=name)
         racing, summary, test_size = optimized(dataset, prompt, parameters, race_from)
         full, _, _ = optimized(dataset, prompt, parameters, 0)

@@ -94,7 +94,8 @@ def measure(args):
     for name in args.tasks:
         for strategy in args.strategies:
             for seed in range(args.seeds):
-                dataset = bigbench.imported(team, name, as_name=f"{name} {strategy} {seed}")
+                dataset = bigbench.imported(team, name, as_name=f"{name} {strategy} {seed}",
+                                             directory=args.tasks_dir)
                 prompt = prompt_create(team=team, name=dataset.name)
                 settings = {**parameters, "strategy": strategy, "seed": seed}
                 screened = screened_run(dataset, prompt, settings)

@@ -132,19 +132,26 @@ def drop(run, candidate):
 
 
 def pick_winner(run, candidates):
-    """(score, version) of the best candidate, or (None, None). Those the paired test cannot tell from the top
-    one tie with it, and the shortest prompt of them wins: noise alone does not pick a longer prompt. A tied
-    candidate that does not improve on the best so far cannot win in the top one's place."""
+    """(score, version) of the best candidate, or (None, None): `winner_of` their scores on validation."""
     if not candidates:
         return None, None
     scores = {c.pk: scores_by_example(run, evaluation_of(run, c, Split.VALIDATION)) for c in candidates}
-    means = {pk: sum(values.values()) / len(values) for pk, values in scores.items()}
-    top = max(candidates, key=lambda c: (means[c.pk], -c.number))
-    tied = [c for c in candidates if c == top or (
-        means[c.pk] > run.best_score + IMPROVEMENT and not clearly_behind(run, scores[c.pk], scores[top.pk])
+    winner = winner_of(run, scores, {c.pk: prompt_length(c) for c in candidates}, {c.pk: c.number for c in candidates})
+    versions = {c.pk: c for c in candidates}
+    return sum(scores[winner].values()) / len(scores[winner]), versions[winner]
+
+
+def winner_of(run, scores, lengths, numbers):
+    """The key of the winner among candidates (`scores`, each one's scores by example; `lengths`, their prompts'
+    lengths; `numbers`, their version numbers). Those the paired test cannot tell from the top one tie with it,
+    and the shortest prompt of them wins: noise alone does not pick a longer prompt. A tied candidate that does
+    not improve on the best so far cannot win in the top one's place."""
+    means = {key: sum(values.values()) / len(values) for key, values in scores.items()}
+    top = max(scores, key=lambda key: (means[key], -numbers[key]))
+    tied = [key for key in scores if key == top or (
+        means[key] > run.best_score + IMPROVEMENT and not clearly_behind(run, scores[key], scores[top])
     )]
-    winner = min(tied, key=lambda c: (prompt_length(c), -means[c.pk], c.number))
-    return means[winner.pk], winner
+    return min(tied, key=lambda key: (lengths[key], -means[key], numbers[key]))
 
 
 def clearly_behind(run, mine, theirs):
