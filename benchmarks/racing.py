@@ -19,8 +19,9 @@ X.XXX` (of the candidates' answers, all tasks and seeds).
     python -m benchmarks.racing [--tasks ...] [--tasks-dir DIR] [--seeds 2] [--examples-per-split 40]
                                 [--max-iterations 3] [--race-from N] [--answers DIR] [--provider embedded]
 
-`--answers DIR` keeps each run's answers as DIR/TASK-seedS.json and reads them back when the run's settings are
-the same, so that a change to the rules is replayed in seconds, without the model.
+`--answers DIR` keeps each run's answers as DIR/TASK-seedS.json and reads them back when the run's settings and the
+tasks directory are the same, so that a change to the rules is replayed in seconds, without the model. The model's
+name is not among them (OPENAI_MODEL, say): keep one directory per model.
 """
 
 import argparse
@@ -38,7 +39,7 @@ def options(argv):
     parser.add_argument("--seeds", type=int, default=2, help="Seeds 0 to N-1: each the import's split and the run's.")
     parser.add_argument("--race-from", type=int, help="The first slice replayed (default: the run's default).")
     parser.add_argument("--answers", type=Path,
-                        help="Keep the runs' answers here and read them back (one directory per tasks directory).")
+                        help="Keep the runs' answers here and read them back (one directory per model).")
     return bigbench.parsed(parser, argv)
 
 
@@ -49,7 +50,7 @@ def main(argv=None):
 def measure(args):
     from optimization.models import Run
 
-    race_from = args.race_from or Run._meta.get_field("race_from").get_default()
+    race_from = Run._meta.get_field("race_from").get_default() if args.race_from is None else args.race_from
     parameters = bigbench.run_parameters(args)
     print(f"tasks: {', '.join(args.tasks)}; provider {args.provider}; seeds 0 to {args.seeds - 1}; replayed from "
           f"race_from {race_from}; run settings: defaults except "
@@ -60,10 +61,11 @@ def measure(args):
         for name in args.tasks:
             kept = args.answers / f"{name}-seed{seed}.json" if args.answers else None
             settings = {**parameters, "seed": seed}
-            answers = read(kept, settings)
+            source = {**settings, "tasks_dir": str(args.tasks_dir.resolve())}  # what kept answers must match
+            answers = read(kept, source)
             if answers is None:
                 team = team or bigbench.bench_team()
-                answers = collected(team, name, settings, args.tasks_dir)
+                answers = {**collected(team, name, settings, args.tasks_dir), "settings": source}
                 if kept:
                     kept.parent.mkdir(parents=True, exist_ok=True)
                     kept.write_text(json.dumps(answers))
@@ -117,7 +119,7 @@ def collected(team, name, settings, directory):
     tests = {}
     for evaluation in run.evaluations.filter(split=Split.TEST, version__isnull=False):
         tests[evaluation.version.number] = evaluation.score
-    return {"settings": settings, "metric": run.metric, "iterations": iterations, "test": tests}
+    return {"metric": run.metric, "iterations": iterations, "test": tests}
 
 
 def replayed(run, iteration, race_from):

@@ -6,6 +6,7 @@ import sys
 
 import pytest
 
+from benchmarks import bigbench
 from tests.loopback.student import FussyStudent, bigbench_answers
 from tests.support.benchmarks import ROOT, SCORE, lines_matching, run_benchmark
 
@@ -52,11 +53,14 @@ def test_it_prints_each_runs_figures_and_the_ratios_they_make():
 
 
 @pytest.mark.slow
-def test_without_the_grid_it_measures_racing_and_the_baseline_and_says_the_grid_was_left_out():
+def test_without_the_grid_it_measures_racing_and_the_baseline_and_says_the_grid_was_left_out(tmp_path):
+    # A task file from another directory, under a name data/bigbench does not have.
+    (tmp_path / "held_out.json").write_bytes((bigbench.TASKS_DIR / f"{TASK}.json").read_bytes())
     with FussyStudent(bigbench_answers(TASK)) as server:
-        done = run_benchmark("quality", server, "--tasks", TASK, "--examples-per-split", "12", "--max-iterations", "1",
-                             "--seed", "1", "--no-grid")
+        done = run_benchmark("quality", server, "--tasks-dir", str(tmp_path), "--examples-per-split", "12",
+                             "--max-iterations", "1", "--seed", "1", "--no-grid")
     assert done.returncode == 0, done.stderr
+    assert lines_matching(r"^(\w+): \d+ test examples", done.stdout) == ["held_out"]
     runs = lines_matching(r"^  (.+?): start .*; (\d+) calls", done.stdout)
     assert [label for label, _ in runs] == ["loop, racing from 5", "loop, no racing"]
     assert "picked:" not in done.stdout

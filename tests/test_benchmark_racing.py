@@ -25,15 +25,20 @@ def test_the_replay_saves_what_a_race_saves_and_needs_no_model_once_the_answers_
     # After the format is stated, every edit left makes the student wrong everywhere: the race drops them early,
     # and still picks what scoring every answer picks.
     assert int(with_racing) < int(without) and changed == "0" and iterations == "3"
-    # The replay is the loop's own race: it saves what a run that raced saved.
-    [candidates_saving] = lines_matching(r"^of the candidates' validation answers .*: overall (\d\.\d\d);",
-                                         raced.stdout)
-    assert saving == candidates_saving
+    # The replay is the loop's own race: it saves exactly the answers a run that raced saved.
+    [dropped_before] = lines_matching(r"^    verdict: .*\(Racing dropped candidates before (\d+) of their answers\.\)$",
+                                      raced.stdout)
+    assert int(without) - int(with_racing) == int(dropped_before)
     assert done.stdout.rstrip().splitlines()[-2:] == [
         "picks changed: 0 of 3 iterations", f"racing saving: {1 - int(with_racing) / int(without):.3f}"]
 
     kept = json.loads((tmp_path / f"{TASK}-seed0.json").read_text())
     assert len(kept["iterations"]) == 3 and all(len(i["best"]) == 24 for i in kept["iterations"])
+    # Each iteration races against the best so far: the pick of the one before, or the best before that.
+    for before, after in zip(kept["iterations"], kept["iterations"][1:]):
+        picked = [c["scores"] for c in before["candidates"] if c["number"] == before["picked"]]
+        assert after["best"] == (picked[0] if picked else before["best"])
+    assert kept["iterations"][0]["picked"] is not None
     # Read back, the kept answers replay the same without a model to ask (the server is gone).
     again = run_benchmark("racing", server, *SETTINGS, "--seeds", "1", "--answers", str(tmp_path))
     assert again.returncode == 0, again.stderr
@@ -62,3 +67,28 @@ def test_it_says_when_a_directory_holds_no_task_or_not_the_task_asked(tmp_path):
     assert unknown.stderr.strip().endswith(
         "unknown task snarks; use some of entailed_polarity, intent_recognition, object_counting, "
         "sports_understanding, tense")
+
+
+def iteration(best, candidates):
+    """An iteration as the benchmark keeps it: the best so far's scores and each candidate's (number: (length,
+    scores)), in race order."""
+    return {"best_score": sum(best) / len(best), "best": best,
+            "candidates": [{"number": number, "length": length, "scores": scores}
+                           for number, (length, scores) in candidates.items()]}
+
+
+def test_the_replay_picks_as_full_scoring_does_the_shorter_of_a_tie_and_nothing_that_does_not_improve():
+    from types import SimpleNamespace
+
+    from benchmarks.racing import replayed
+
+    best = [1.0 if e % 2 == 0 else 0.0 for e in range(20)]  # right on 10 of 20
+    two_more = [1.0 if e % 2 == 0 or e in (17, 19) else 0.0 for e in range(20)]  # the best's, and 2 more at the end
+    one_more = [1.0 if e % 2 == 0 or e == 19 else 0.0 for e in range(20)]
+    run = SimpleNamespace(best_score=0.5, metric="exact_match", seed=0)
+    # Both answer everything (they agree with the best until the last slices); the paired test cannot tell 12 of 20
+    # from 11 of 20, so the shorter prompt wins the tie.
+    assert replayed(run, iteration(best, {7: (100, two_more), 8: (50, one_more)}), 5) == (40, 8)
+    assert replayed(run, iteration(best, {7: (50, two_more), 8: (100, one_more)}), 5) == (40, 7)
+    # The best's own answers answer to the end and pick nothing: they do not improve on it.
+    assert replayed(run, iteration(best, {7: (50, list(best))}), 5) == (20, None)
