@@ -118,7 +118,7 @@ def collected(team, name, settings, directory):
     run = bigbench.run_to_the_end(dataset, prompt, between_steps=keep, race_from=0, **settings)
     tests = {}
     for evaluation in run.evaluations.filter(split=Split.TEST, version__isnull=False):
-        tests[evaluation.version.number] = evaluation.score
+        tests[str(evaluation.version.number)] = evaluation.score  # as JSON keeps it, so kept answers read the same
     return {"metric": run.metric, "iterations": iterations, "test": tests}
 
 
@@ -172,7 +172,7 @@ def report(name, seed, answers, race_from):
 def version(number, answers):
     if number is None:
         return "none (no improvement)"
-    test = answers["test"].get(str(number), answers["test"].get(number))
+    test = answers["test"].get(str(number))
     return f"v{number}" + (f" (test {test:.3f})" if test is not None else "")
 
 

@@ -92,3 +92,11 @@ def test_the_replay_picks_as_full_scoring_does_the_shorter_of_a_tie_and_nothing_
     assert replayed(run, iteration(best, {7: (50, two_more), 8: (100, one_more)}), 5) == (40, 7)
     # The best's own answers answer to the end and pick nothing: they do not improve on it.
     assert replayed(run, iteration(best, {7: (50, list(best))}), 5) == (20, None)
+
+
+def test_a_changed_pick_names_the_picked_versions_test_score():
+    from benchmarks.racing import version
+
+    answers = {"test": {"3": 0.5}}  # version numbers as JSON keeps them, and as a fresh collection now stores them
+    assert version(3, answers) == "v3 (test 0.500)"
+    assert version(4, answers) == "v4" and version(None, answers) == "none (no improvement)"
