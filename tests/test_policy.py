@@ -15,6 +15,7 @@ from gymnasium.utils.env_checker import check_env
 
 from optimization.policy import reachable, replay, training
 from optimization.policy.env import PromptEditEnv
+from optimization.policy.features import FEATURES
 from optimization.strategies.edits import ACTIONS
 from optimization.strategies.operators import FORMAT_MARK
 from tests import test_loop
@@ -79,52 +80,84 @@ def test_the_environment_passes_gymnasiums_checks(dataset, student):
         check_env(PromptEditEnv([table]), skip_render_check=True)
 
 
-def test_a_step_rewards_the_gain_less_the_price_of_its_calls(dataset, student):
+def allowed(env):
+    return {action for action, mask in zip(ACTIONS, env.action_masks()) if mask}
+
+
+def chosen_of(observation):
+    return {name.removeprefix("chosen: ") for name, value in zip(FEATURES, observation)
+            if name.startswith("chosen: ") and value}
+
+
+def test_a_choice_is_rewarded_for_what_it_adds_to_its_iteration_less_the_price_of_its_calls(dataset, student):
     table, _, _ = replay.build_or_reuse(dataset, **TABLE)
-    env = PromptEditEnv([table], call_price=PRICE)
+    env = PromptEditEnv([table], call_price=PRICE, candidates_per_iteration=4)
     observation, _ = env.reset(seed=0)
     assert observation[0] == 0.0 and observation[1] == 1.0  # score 0, every answer out of the labels' form
-    _, reward, terminated, _, info = env.step(ACTIONS.index("add_demonstrations"))
+    observation, reward, terminated, _, info = env.step(ACTIONS.index("add_demonstrations"))
     assert (reward, terminated, info["calls"]) == (pytest.approx(-10 * PRICE), False, 10)
+    assert chosen_of(observation) == {"add_demonstrations"}
     # The same prompt, answered already: the policy is not offered it (action_masks), and made anyway it is free.
     _, reward, _, _, info = env.step(ACTIONS.index("add_demonstrations"))
     assert (reward, info["calls"]) == (0.0, 0)
-    observation, reward, terminated, _, info = env.step(ACTIONS.index("state_format"))
-    assert (reward, terminated) == (pytest.approx(1.0 - 10 * PRICE), True)
-    assert observation[0] == 1.0 and observation[3] == 1.0  # the score and the format rule
+    observation, reward, terminated, _, _ = env.step(ACTIONS.index("state_format"))
+    assert (reward, terminated) == (pytest.approx(1.0 - 10 * PRICE), False)  # the iteration is not over
+    assert observation[0] == 0.0 and observation[3] == 0.0  # every choice of an iteration starts from the start
+    # It scores 1.0 too, but adds nothing to what the iteration reached already.
+    observation, reward, terminated, _, _ = env.step(ACTIONS.index("format_and_demonstrations"))
+    assert (reward, terminated) == (pytest.approx(-10 * PRICE), True)  # four choices: the target is reached
+    assert observation[0] == 1.0 and observation[3] == 1.0 and chosen_of(observation) == set()
+    assert env.best == "start|format=1|length=0|demos=0.0"  # the first to reach the iteration's best
     _, reward, terminated, _, _ = env.reset(seed=0) and env.step(ACTIONS.index("stop"))
     assert (reward, terminated) == (0.0, True)
 
 
-def test_stop_is_no_action_until_an_edit_gained_nothing(dataset, student):
+def test_stop_is_no_action_until_an_iteration_gained_nothing_and_then_only_as_its_first_choice(dataset, student):
     table, _, _ = replay.build_or_reuse(dataset, **TABLE)
-    env = PromptEditEnv([table], call_price=PRICE)
+    env = PromptEditEnv([table], call_price=PRICE, candidates_per_iteration=2, target=1.1)
     stop = ACTIONS.index("stop")
     env.reset(seed=0)
     assert not env.action_masks()[stop]  # nothing tried yet
     env.step(ACTIONS.index("add_demonstrations"))  # gains nothing: the student needs the format
+    assert not env.action_masks()[stop]  # the iteration is not over
+    env.step(ACTIONS.index("limit_length"))  # nor this: the iteration gained nothing
     assert env.action_masks()[stop]
-    env.step(ACTIONS.index("limit_length"))
-    env.step(ACTIONS.index("state_format"))  # gains: edits pay on this task again (and here the target is reached)
+    env.step(ACTIONS.index("state_format"))  # gains: edits pay on this task again
     assert not env.action_masks()[stop]
+    env.step(ACTIONS.index("format_and_demonstrations"))
+    assert env.best == "start|format=1|length=0|demos=0.0" and not env.action_masks()[stop]
+
+
+def test_an_iterations_choices_start_from_one_prompt_each_knowing_the_others(dataset, student):
+    table, _, _ = replay.build_or_reuse(dataset, **TABLE)
+    env = PromptEditEnv([table], call_price=PRICE, candidates_per_iteration=3, target=1.1)
+
+    env.reset(seed=0)
+    observation, _, _, _, _ = env.step(ACTIONS.index("state_format"))
+    assert chosen_of(observation) == {"state_format"} and observation[0] == 0.0
+    assert allowed(env) == {"add_demonstrations", "format_and_demonstrations", "limit_length"}
+    observation, _, _, _, _ = env.step(ACTIONS.index("limit_length"))
+    assert chosen_of(observation) == {"state_format", "limit_length"}
+    assert allowed(env) == {"add_demonstrations", "format_and_demonstrations"}
+    observation, _, _, _, _ = env.step(ACTIONS.index("add_demonstrations"))
+    assert chosen_of(observation) == set() and observation[0] == 1.0  # a new iteration, from the format's prompt
+    assert allowed(env) == {"limit_length", "add_demonstrations"}
 
 
 def test_an_edit_that_cannot_change_the_prompt_or_whose_prompt_was_answered_is_no_action(dataset, student):
     table, _, _ = replay.build_or_reuse(dataset, **TABLE)
-    env = PromptEditEnv([table], call_price=PRICE, target=1.1)  # never reached: the episode goes on
-
-    def allowed():
-        return {action for action, mask in zip(ACTIONS, env.action_masks()) if mask}
+    # one edit an iteration, and a target never reached: the episode goes on
+    env = PromptEditEnv([table], call_price=PRICE, candidates_per_iteration=1, target=1.1)
 
     env.reset(seed=0)
     # No demonstrations to swap yet; both rewrites failed when the table was built, so they lead nowhere.
-    assert allowed() == {"state_format", "add_demonstrations", "format_and_demonstrations", "limit_length"}
+    assert allowed(env) == {"state_format", "add_demonstrations", "format_and_demonstrations", "limit_length"}
     env.step(ACTIONS.index("state_format"))  # gains
-    assert allowed() == {"add_demonstrations", "limit_length"}  # the format is stated: neither format edit
+    assert allowed(env) == {"add_demonstrations", "limit_length"}  # the format is stated: neither format edit
     env.step(ACTIONS.index("add_demonstrations"))  # gains nothing: the best keeps no demonstrations
-    assert allowed() == {"limit_length", "stop"}  # adding them again would lead to the same, answered prompt
+    assert allowed(env) == {"limit_length", "stop"}  # adding them again would lead to the same, answered prompt
     env.step(ACTIONS.index("limit_length"))  # gains nothing either
-    assert allowed() == {"stop"}
+    assert allowed(env) == {"stop"}
 
 
 def test_a_prompt_shows_at_most_six_demonstrations_through_the_policys_edits():
@@ -166,11 +199,15 @@ def test_a_policy_run_takes_the_policys_edits_and_the_run_page_says_which_and_ho
     assert run.status == "succeeded", run.last_error
     best = run.best_version
     assert FORMAT_MARK in best.output_instruction and run.test_best_score == 1.0
-    made = {int(re.search(r"its choice (\d) of 8", c.note)[1]): c for c in run.iterations.get().candidates.all()}
-    assert len(made) == 2 and min(made) == 1  # its most probable edits that apply (a failed rewrite is passed over)
-    pays = r"Policy chose: state the answer format( and add demonstrations)? \(p = [01]\.\d\d, its choice 1 of 8\)\. "
+    made = {int(re.search(r"its choice (\d) of this iteration", c.note)[1]): c
+            for c in run.iterations.get().candidates.all()}
+    # its choices one after another (a rewrite it chose fails here, and is passed over)
+    assert len(made) == 2 and min(made) == 1
+    pays = (r"Policy chose: state the answer format( and add demonstrations)? \(p = [01]\.\d\d, its choice 1 of "
+            r"this iteration\)\. ")
     assert re.match(pays, made[1].note), made[1].note  # the edit that pays was its first choice
-    assert re.match(r"Policy chose: .+ \(p = [01]\.\d\d, its choice 2 of 8\)\. ", made[2].note)
+    assert re.match(r"Policy chose: .+ \(p = [01]\.\d\d, its choice [2-7] of this iteration\)\. ",
+                    made[max(made)].note)
 
     client.force_login(editor)
     page = client.get(f"/runs/{run.pk}/").content.decode()
@@ -179,8 +216,10 @@ def test_a_policy_run_takes_the_policys_edits_and_the_run_page_says_which_and_ho
 
 def test_the_policy_stops_a_run_once_an_iteration_shows_no_edit_is_worth_its_calls(dataset, student):
     student.answers = {}  # a model no prompt helps: every edit only costs
-    train_and_save(dataset, call_price=0.02)
-    run = run_to_the_end(start_run(dataset, strategy="policy", patience=5))
+    # Two edits an iteration, of the four this table lets the start make: after the first iteration, stopping and
+    # the two edits left are what it chooses between (with four, the first iteration would leave it no other choice).
+    train_and_save(dataset, call_price=0.02, candidates_per_iteration=2)
+    run = run_to_the_end(start_run(dataset, strategy="policy", patience=5, candidates_per_iteration=2))
     assert run.status == "succeeded", run.last_error
     assert run.stop_reason.startswith("The policy chose to stop (p = ")
     first, second = run.iterations.order_by("number")

@@ -41,7 +41,8 @@ def test_only_the_edits_that_apply_are_drawn(settings):
 
 def test_each_runs_edit_is_a_draw_among_those_that_apply(dataset, student):
     # With no demonstrations yet there are none to swap: six edits apply to the starting prompt (p = 1/6). The
-    # student's optimizer answers are no JSON, so both rewrites fail and are passed over: four are made.
+    # student's optimizer answers are no JSON, so both rewrites fail and are passed over for a draw among the
+    # others: four are made.
     chosen = []
     for seed in range(8):
         run = run_to_the_end(start_run(dataset, strategy="policy", candidates_per_iteration=1, max_iterations=1,
@@ -49,7 +50,9 @@ def test_each_runs_edit_is_a_draw_among_those_that_apply(dataset, student):
         assert run.status == "succeeded", run.last_error
         assert not run.stop_reason.startswith("The policy chose to stop")
         [candidate] = run.iterations.get().candidates.all()
-        label = re.match(r"Policy chose: (.+) \(p = 0\.17, its choice [1-6] of 8\)\. ", candidate.note)[1]
+        label, p, choice = re.match(r"Policy chose: (.+) \(p = (0\.\d\d), its choice (\d) of this iteration\)\. ",
+                                    candidate.note).groups()
+        assert float(p) == pytest.approx(1 / (7 - int(choice)), abs=0.005)  # 1/6, then 1/5 after a failed rewrite
         chosen.append(label)
     assert set(chosen) <= APPLICABLE
     assert len(set(chosen)) >= 2, chosen  # a fixed order would take the same edit every time

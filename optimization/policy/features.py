@@ -8,6 +8,7 @@ from collections import Counter
 
 import numpy as np
 
+from optimization.strategies.edits import EDITS
 from optimization.strategies.operators import FORMAT_MARK, LENGTH_MARK
 
 FEATURES = (
@@ -24,6 +25,8 @@ FEATURES = (
     "task choices",  # how many, of MAX_CHOICES
     "task answer words",  # mean words of a gold answer, of MAX_ANSWER_WORDS
     "task majority label share",  # the constant answer's share of the gold labels
+    # whether this iteration has chosen the edit already: its next choice is made knowing the others
+    *(f"chosen: {edit.name}" for edit in EDITS),
 )
 MAX_DEMONSTRATIONS = 12
 MAX_CHOICES = 10
@@ -64,8 +67,9 @@ def label_spread(outputs, expected):
     return 0.5 * sum(abs(said[label] / len(outputs) - gold[label] / len(expected)) for label in said | gold)
 
 
-def observe(*, candidate, score, outputs, expected, task, iteration_share, budget_left):
-    """The observation for a current best prompt (a Candidate), its validation score and answers."""
+def observe(*, candidate, score, outputs, expected, task, iteration_share, budget_left, chosen=()):
+    """The observation for a current best prompt (a Candidate), its validation score and answers, and the names of
+    the edits the iteration has chosen so far."""
     said = Counter(map(normalized, outputs))
     values = [
         score,
@@ -81,5 +85,6 @@ def observe(*, candidate, score, outputs, expected, task, iteration_share, budge
         min(len(task["choices"] or ()), MAX_CHOICES) / MAX_CHOICES,
         min(task["answer_words"], MAX_ANSWER_WORDS) / MAX_ANSWER_WORDS,
         task["majority_label_share"],
+        *(float(edit.name in chosen) for edit in EDITS),
     ]
     return np.clip(np.asarray(values, dtype=np.float32), 0.0, 1.0)

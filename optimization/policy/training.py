@@ -22,7 +22,7 @@ from optimization.strategies.edits import ACTIONS
 from promptopt.errors import PromptOptError
 
 from . import files, uniform
-from .env import CALL_PRICE, MAX_STEPS, TARGET, PromptEditEnv
+from .env import CALL_PRICE, CANDIDATES_PER_ITERATION, MAX_ITERATIONS, TARGET, PromptEditEnv
 from .features import FEATURES
 
 # Small on purpose: the tables hold a few dozen states, and training must fit beside the embedded model.
@@ -41,15 +41,17 @@ def _torch():
     return torch
 
 
-def train(tables, *, timesteps=TIMESTEPS, seed=0, call_price=CALL_PRICE, max_steps=MAX_STEPS, target=TARGET,
-          hyperparameters=None):
+def train(tables, *, timesteps=TIMESTEPS, seed=0, call_price=CALL_PRICE, max_iterations=MAX_ITERATIONS,
+          candidates_per_iteration=CANDIDATES_PER_ITERATION, target=TARGET, hyperparameters=None):
     """A PPO policy trained on the replayed environment of `tables`, and the record of what it saw."""
     _torch()
     from sb3_contrib import MaskablePPO
 
     chosen = {**HYPERPARAMETERS, **(hyperparameters or {})}
     ppo_arguments = {name: value for name, value in chosen.items() if name != "net_arch"}
-    env = PromptEditEnv(tables, call_price=call_price, max_steps=max_steps, target=target)
+    environment = {"call_price": call_price, "max_iterations": max_iterations,
+                   "candidates_per_iteration": candidates_per_iteration, "target": target}
+    env = PromptEditEnv(tables, **environment)
     model = MaskablePPO("MlpPolicy", env, seed=seed, device="cpu", verbose=0,
                         policy_kwargs={"net_arch": list(chosen["net_arch"])}, **ppo_arguments)
     started = time.monotonic()
@@ -60,7 +62,7 @@ def train(tables, *, timesteps=TIMESTEPS, seed=0, call_price=CALL_PRICE, max_ste
                     "prompts_answered": table["llm_calls"]["prompts"], "validation_examples": len(table["expected"]),
                     "parameters": table["parameters"], "rewrite_errors": table["rewrite_errors"]}
                    for table in tables],
-        "environment": {"call_price": call_price, "max_steps": max_steps, "target": target},
+        "environment": environment,
         "algorithm": ALGORITHM,
         "seed": seed,
         "timesteps": timesteps,

@@ -1,7 +1,7 @@
 """The uniform policy: every edit that applies equally probable, stopping never. It is the floor a trained policy
 is measured against (benchmarks.policy's random arm), and it runs through the same strategy as a trained one: the
-`policy` strategy makes the k edits that apply first in a random order (its ties), so each iteration's edits are a
-uniform draw among those that apply.
+`policy` strategy chooses an iteration's edits one after another, each the most probable not chosen yet, ties in a
+random order, so each iteration's edits are a uniform draw among those that apply.
 
 It is kept as one JSON file, its own record (`training.load` reads it), so POLICY_FILE can name it.
 """

@@ -1,8 +1,10 @@
 """The learning optimizer: a PPO policy, trained offline on replay tables (optimization/policy/), picks the edits.
 
-From the run's situation it builds the observation the policy saw in training, asks the policy how probable
-each action is, and makes the k most probable edits that apply, each one candidate whose note says which action
-it was and how probable the policy found it. When stopping is the most probable action, the run stops iterating.
+From the run's situation it builds the observation the policy saw in training and chooses the iteration's k edits
+one after another, as the policy was trained to (policy/env.py): each time it asks how probable each action is,
+knowing the edits chosen already, and makes the most probable edit that applies and is not chosen yet. Each
+candidate's note says which action it was and how probable the policy found it. When stopping is the most probable
+first choice, the run stops iterating.
 
 The policy is the file the POLICY_FILE setting names in storage, else the one shipped with the code under that
 file name (optimization/policy/files.py). Without either, a run of this strategy is refused
@@ -34,7 +36,7 @@ def require_ready():
         )
 
 
-def observation(situation):
+def observation(situation, chosen=()):
     from optimization.policy.features import observe, task_statistics
 
     scores = {candidate.key(): score for candidate, score in situation.history}
@@ -47,32 +49,36 @@ def observation(situation):
         task=task_statistics([expected for _, expected in situation.train], situation.choices),
         iteration_share=done,
         budget_left=situation.budget_left,
+        chosen=chosen,
     )
 
 
-def masks(situation):
+def masks(situation, chosen=()):
     from optimization.policy.env import action_masks
 
-    return action_masks(candidate=situation.current, last_gained=situation.iterations_without_improvement == 0)
+    return action_masks(candidate=situation.current, last_gained=situation.iterations_without_improvement == 0,
+                        chosen=chosen)
 
 
 def propose(situation):
     from optimization.policy import training
 
-    allowed = masks(situation)
-    probabilities = training.load(settings.POLICY_FILE).probabilities(observation(situation), allowed)
-    order = list(range(len(ACTIONS)))
-    situation.rng.shuffle(order)  # ties (the uniform policy's; a trained one's seldom tie) in a random order
-    ranked = sorted(order, key=lambda index: -probabilities[index])
-    if ACTIONS[ranked[0]] == STOP:
-        raise StopOptimizing(f"The policy chose to stop (p = {probabilities[ranked[0]]:.2f}): it expects no edit "
-                             "to gain more than its calls cost.")
+    policy = training.load(settings.POLICY_FILE)
     seen = {candidate.key() for candidate, _ in situation.history} | {situation.current.key()}
-    proposals, errors = [], []
-    for rank, index in enumerate(ranked, 1):
+    proposals, errors, chosen = [], [], []
+    while len(proposals) < situation.k:
+        allowed = masks(situation, chosen)
+        if not allowed.any():
+            break
+        probabilities = policy.probabilities(observation(situation, chosen), allowed)
+        order = [index for index in range(len(ACTIONS)) if allowed[index]]
+        situation.rng.shuffle(order)  # ties (the uniform policy's; a trained one's seldom tie) in a random order
+        index = max(order, key=lambda i: probabilities[i])
         name = ACTIONS[index]
-        if name == STOP or not allowed[index]:
-            continue
+        if name == STOP:
+            raise StopOptimizing(f"The policy chose to stop (p = {probabilities[index]:.2f}): it expects no edit "
+                                 "to gain more than its calls cost.")
+        chosen.append(name)
         try:
             candidate = EDIT_BY_NAME[name].apply(situation.current, situation)
         except OptimizerError as exc:
@@ -81,10 +87,9 @@ def propose(situation):
         if candidate is None or candidate.key() in seen:
             continue
         seen.add(candidate.key())
-        why = f"Policy chose: {LABELS[name]} (p = {probabilities[index]:.2f}, its choice {rank} of {len(ACTIONS)})"
+        why = (f"Policy chose: {LABELS[name]} (p = {probabilities[index]:.2f}, its choice {len(chosen)} of this "
+               "iteration)")
         proposals.append(dataclasses.replace(candidate, note=f"{why}. {candidate.note}"))
-        if len(proposals) == situation.k:
-            break
     if not proposals and errors:
         raise OptimizerError(" ".join(errors))
     return proposals

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 from datasets.models import Dataset
 from optimization.models import Run
 from optimization.policy import replay
-from optimization.policy.env import CALL_PRICE, MAX_STEPS, TARGET
+from optimization.policy.env import CALL_PRICE, CANDIDATES_PER_ITERATION, MAX_ITERATIONS, TARGET
 from optimization.policy.training import TIMESTEPS
 from promptopt.errors import PromptOptError
 
@@ -41,8 +41,11 @@ class Command(BaseCommand):
         parser.add_argument("--timesteps", type=positive(int), default=TIMESTEPS, help="PPO's environment steps.")
         parser.add_argument("--call-price", type=float, default=CALL_PRICE,
                             help="Reward given up per LLM call. Default: %(default)s.")
-        parser.add_argument("--max-steps", type=positive(int), default=MAX_STEPS,
-                            help="Edits per training episode. Default: %(default)s.")
+        parser.add_argument("--max-iterations", type=positive(int), default=MAX_ITERATIONS,
+                            help="Iterations per training episode. Default: %(default)s.")
+        parser.add_argument("--candidates-per-iteration", type=positive(int), default=CANDIDATES_PER_ITERATION,
+                            help="Edits per training iteration, as a run's candidates per iteration. "
+                                 "Default: %(default)s.")
         parser.add_argument("--target", type=float, default=TARGET, help="An episode ends at this validation score.")
         parser.add_argument("--output", default=None,
                             help="The policy's name in storage. Default: the POLICY_FILE setting.")
@@ -76,7 +79,8 @@ class Command(BaseCommand):
             tables.append(table)
         model, record = training.train(
             tables, timesteps=options["timesteps"], seed=options["seed"], call_price=options["call_price"],
-            max_steps=options["max_steps"], target=options["target"],
+            max_iterations=options["max_iterations"], candidates_per_iteration=options["candidates_per_iteration"],
+            target=options["target"],
         )
         output = options["output"] or settings.POLICY_FILE
         training.save(model, record, output)
