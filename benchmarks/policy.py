@@ -99,7 +99,7 @@ def measure(args):
         dataset, prompt = datasets[name], prompt_create(team=team, name=name)
         budget = args.budget or run_estimate(dataset=dataset, strategy="operators", **parameters)
         for seed in range(args.seeds):
-            trained = train_without(name, tables, seed, args.timesteps)
+            trained = train_without(name, tables, seed, args.timesteps, parameters)
             for arm in ARMS:
                 run = run_arm(arm, dataset, prompt, parameters, seed=seed, budget=budget,
                               policy_file={"policy": trained, "random": UNIFORM_POLICY}.get(arm))
@@ -155,12 +155,16 @@ def table_parameters(parameters):
     return {name: value for name, value in parameters.items() if name in TABLE_PARAMETERS}
 
 
-def train_without(held_out, tables, seed, timesteps):
-    """A policy trained on every table but the held-out task's, kept in storage; its name."""
+def train_without(held_out, tables, seed, timesteps, parameters):
+    """A policy trained on every table but the held-out task's, in episodes of the runs' iterations and
+    candidates per iteration, kept in storage; its name."""
+    from optimization.models import Run
     from optimization.policy import training
 
+    shape = {name: parameters.get(name, Run._meta.get_field(name).default)
+             for name in ("max_iterations", "candidates_per_iteration")}
     model, record = training.train([table for name, table in tables.items() if name != held_out],
-                                   timesteps=timesteps, seed=seed)
+                                   timesteps=timesteps, seed=seed, **shape)
     name = f"benchmarks/policies/without-{held_out}-seed-{seed}.zip"
     training.save(model, record, name)
     return name

@@ -132,16 +132,74 @@ def test_an_iterations_choices_start_from_one_prompt_each_knowing_the_others(dat
     table, _, _ = replay.build_or_reuse(dataset, **TABLE)
     env = PromptEditEnv([table], call_price=PRICE, candidates_per_iteration=3, target=1.1)
 
-    env.reset(seed=0)
+    run_so_far = [FEATURES.index("iteration"), FEATURES.index("budget left")]
+    start, _ = env.reset(seed=0)
     observation, _, _, _, _ = env.step(ACTIONS.index("state_format"))
     assert chosen_of(observation) == {"state_format"} and observation[0] == 0.0
+    # as a live iteration's situation: the iteration and budget left of its start, whatever its choices spend
+    assert list(observation[run_so_far]) == list(start[run_so_far]) == [0.0, 1.0]
     assert allowed(env) == {"add_demonstrations", "format_and_demonstrations", "limit_length"}
     observation, _, _, _, _ = env.step(ACTIONS.index("limit_length"))
     assert chosen_of(observation) == {"state_format", "limit_length"}
+    assert list(observation[run_so_far]) == [0.0, 1.0]
     assert allowed(env) == {"add_demonstrations", "format_and_demonstrations"}
     observation, _, _, _, _ = env.step(ACTIONS.index("add_demonstrations"))
     assert chosen_of(observation) == set() and observation[0] == 1.0  # a new iteration, from the format's prompt
+    assert list(observation[run_so_far]) == pytest.approx([1 / 10, 1 - 30 / (10 * 3 * 10)])  # a run's 10 iterations
     assert allowed(env) == {"limit_length", "add_demonstrations"}
+
+
+def test_of_choices_that_score_the_same_the_shorter_prompt_becomes_the_current_best(dataset, student):
+    table, _, _ = replay.build_or_reuse(dataset, **TABLE)
+    env = PromptEditEnv([table], call_price=PRICE, candidates_per_iteration=2, target=1.1)
+    for order in (("format_and_demonstrations", "state_format"), ("state_format", "format_and_demonstrations")):
+        env.reset(seed=0)
+        _, first, _, _, _ = env.step(ACTIONS.index(order[0]))
+        _, second, _, _, _ = env.step(ACTIONS.index(order[1]))
+        assert (first, second) == (pytest.approx(1.0 - 10 * PRICE), pytest.approx(-10 * PRICE))  # no gain twice
+        assert env.best == "start|format=1|length=0|demos=0.0", order  # the format without demonstrations
+
+
+def test_an_episode_ends_after_its_iterations(dataset, student):
+    table, _, _ = replay.build_or_reuse(dataset, **TABLE)
+    env = PromptEditEnv([table], call_price=PRICE, candidates_per_iteration=1, max_iterations=2, target=1.1)
+    env.reset(seed=0)
+    observation, _, terminated, truncated, _ = env.step(ACTIONS.index("add_demonstrations"))
+    assert (terminated, truncated) == (False, False) and observation[FEATURES.index("iteration")] == 0.5
+    _, _, terminated, truncated, _ = env.step(ACTIONS.index("limit_length"))
+    assert (terminated, truncated) == (False, True)
+
+
+def test_a_live_iteration_asks_the_policy_once_a_choice_showing_it_the_edits_chosen_before(monkeypatch):
+    import random
+
+    from optimization.strategies import Candidate, Situation
+    from optimization.strategies import policy as strategy
+
+    asked = []
+
+    class InActionOrder:  # prefers the edits in ACTIONS' order, never stop
+        def probabilities(self, observation, masks):
+            asked.append((chosen_of(observation), {action for action, mask in zip(ACTIONS, masks) if mask}))
+            preference = np.array([0.0 if action == "stop" else len(ACTIONS) - i for i, action in enumerate(ACTIONS)])
+            return preference * masks / (preference * masks).sum()
+
+    monkeypatch.setattr(training, "load", lambda name: InActionOrder())
+    situation = Situation(current=Candidate("Judge.", "Answer.", ()), history=[], failures=[],
+                          train=[("Is it?", "yes"), ("Is it not?", "no")], choices=["yes", "no"], k=3, iteration=2,
+                          rng=random.Random(0), max_iterations=3, iterations_without_improvement=1,
+                          answers=[("Well.", "yes"), ("no", "no")])
+    proposals = strategy.propose(situation)
+    assert [re.match(r"Policy chose: (.+) \(p = 0\.\d\d, its choice (\d) of this iteration\)\. ", p.note).groups()
+            for p in proposals] == [("state the answer format", "1"), ("add demonstrations", "2"),
+                                    ("state the answer format and add demonstrations", "3")]
+    at_start = {"state_format", "add_demonstrations", "format_and_demonstrations", "limit_length", "meta_prompt",
+                "critique"}  # nothing to swap yet
+    assert asked == [
+        (set(), at_start | {"stop"}),  # the last iteration gained nothing: stop is a first choice
+        ({"state_format"}, at_start - {"state_format"}),
+        ({"state_format", "add_demonstrations"}, at_start - {"state_format", "add_demonstrations"}),
+    ]
 
 
 def test_an_edit_that_cannot_change_the_prompt_or_whose_prompt_was_answered_is_no_action(dataset, student):
@@ -229,19 +287,25 @@ def test_the_policy_stops_a_run_once_an_iteration_shows_no_edit_is_worth_its_cal
 
 def test_a_live_run_shows_the_policy_what_the_replayed_environment_showed_it(dataset, student):
     from optimization import loop
-    from optimization.policy.features import FEATURES
     from optimization.strategies.policy import observation
 
     table, _, _ = replay.build_or_reuse(dataset, **TABLE)
-    replayed, _ = PromptEditEnv([table]).reset(seed=0)
+    env = PromptEditEnv([table])
+    replayed, _ = env.reset(seed=0)
     run = start_run(dataset)  # the same examples, seed and default starting prompt as the table
     loop.run_next_step(run.pk)  # the start answers the validation examples
     loop.run_next_step(run.pk)  # and is scored
     run.refresh_from_db()
-    live = observation(loop.situation_for(run))
+    situation = loop.situation_for(run)
+    live = observation(situation)
     differ = {name for name, a, b in zip(FEATURES, live, replayed) if a != pytest.approx(b)}
     assert differ == set()  # budget left too: the start's answers came from the cache the table filled
     assert live[FEATURES.index("answer-format failures")] == 1.0
+    # and the iteration's next choice, after one
+    replayed, _, _, _, _ = env.step(ACTIONS.index("add_demonstrations"))
+    live = observation(situation, ["add_demonstrations"])
+    assert {name for name, a, b in zip(FEATURES, live, replayed) if a != pytest.approx(b)} == set()
+    assert live[FEATURES.index("chosen: add_demonstrations")] == 1.0
 
 
 def test_a_benchmarks_kept_table_is_read_only_when_built_from_the_same_starting_prompt(dataset, student, tmp_path):
@@ -259,3 +323,12 @@ def test_a_benchmarks_kept_table_is_read_only_when_built_from_the_same_starting_
     current, read = table_of("sports", dataset, parameters, kept)
     assert read is None and current["states"][current["start"]]["prompt"]["system_prompt"] != (
         "An earlier default starting prompt.")
+
+
+def test_the_benchmark_trains_its_policies_in_episodes_shaped_like_its_runs(dataset, student):
+    from benchmarks.policy import train_without
+
+    table, _, _ = replay.build_or_reuse(dataset, **TABLE)
+    name = train_without("other", {"sports": table}, 0, 64, {"max_iterations": 3, "examples_per_split": 10})
+    record = json.loads(default_storage.open(training.record_name(name)).read())
+    assert (record["environment"]["max_iterations"], record["environment"]["candidates_per_iteration"]) == (3, 4)

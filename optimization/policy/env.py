@@ -17,9 +17,14 @@ An episode is a run on one task (a table drawn at random at reset), from the sta
                  call budget spent (truncated)
 
 As in the loop, the iteration's best prompt becomes the current best once its edits are made, and only when it
-scores better; until then every choice starts from the same prompt and sees the same observation, less the edits
-chosen. Why iterations and not one edit a step: a live iteration makes k edits from one situation, and a policy
-trained one edit a step had learned only its first choice there; its second to k-th were whatever its near-zero
+scores better; of choices that score the same, the shorter prompt (the loop calls a tie by its paired test, which
+a table's scores cannot replay, and then takes the shorter prompt too). Until then every choice starts from the
+same prompt and sees the same observation, less the edits chosen: the iteration and the budget left are those at
+the iteration's start, as a live iteration's situation shows them. An episode's iterations and choices per
+iteration are a run's defaults unless training is told otherwise (benchmarks.policy trains at its runs' settings).
+
+Why iterations and not one edit a step: a live iteration makes k edits from one situation, and a policy trained
+one edit a step had learned only its first choice there; its second to k-th were whatever its near-zero
 probabilities ranked (benchmarks.policy, README). Here each choice of an iteration is trained for what it adds to
 the others.
 
@@ -41,13 +46,14 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
+from optimization.racing import prompt_length
 from optimization.strategies.edits import ACTIONS, STOP, applicable
 
 from .features import FEATURES, observe
 from .reachable import candidate, moves
 
 CALL_PRICE = 0.0005  # reward given up per LLM call: 40 answered examples cost 0.02, a 1-in-50 gain
-MAX_ITERATIONS = 5
+MAX_ITERATIONS = 10  # a run's default, as the iteration feature is a share of it
 CANDIDATES_PER_ITERATION = 4  # a run's default
 TARGET = 0.9  # a run's default target
 
@@ -82,7 +88,7 @@ class PromptEditEnv(gymnasium.Env):
         self.table, self.table_moves = self.tables[drawn], self.moves[drawn]
         self.best = self.table["start"]
         self.answered = {self.best}
-        self.iterations = self.spent = 0
+        self.iterations = self.spent = self.spent_before = 0  # spent_before: by the iteration's start
         self.chosen, self.leader = [], self.best  # this iteration's edits, and the best prompt they reached
         self.gained = True  # by the last iteration (see action_masks)
         # answering every candidate of every iteration
@@ -101,7 +107,8 @@ class PromptEditEnv(gymnasium.Env):
         self.answered.add(target)
         self.chosen.append(name)
         gain = max(0.0, self._score(target) - self._score(self.leader))
-        if gain > 1e-9:
+        if gain > 1e-9 or (self.leader != self.best and self._score(target) == self._score(self.leader)
+                           and self._length(target) < self._length(self.leader)):
             self.leader = target
         self.spent += calls
         reward = gain - self.call_price * calls
@@ -116,6 +123,7 @@ class PromptEditEnv(gymnasium.Env):
         self.best = self.leader
         self.chosen = []
         self.iterations += 1
+        self.spent_before = self.spent
         terminated = self._score(self.best) >= self.target
         return terminated, not terminated and (self.iterations >= self.max_iterations or self.spent >= self.budget)
 
@@ -131,6 +139,9 @@ class PromptEditEnv(gymnasium.Env):
     def _score(self, key):
         return self.table["states"][key]["score"]
 
+    def _length(self, key):
+        return prompt_length(candidate(self.table, key))
+
     def _observe(self):
         state = self.table["states"][self.best]
         return observe(
@@ -140,7 +151,7 @@ class PromptEditEnv(gymnasium.Env):
             expected=self.table["expected"],
             task=self.table["task"],
             iteration_share=self.iterations / self.max_iterations,
-            budget_left=max(0.0, 1 - self.spent / self.budget),
+            budget_left=max(0.0, 1 - self.spent_before / self.budget),
             chosen=self.chosen,
         )
 

@@ -1,7 +1,8 @@
 """PPO trained on replay tables, and kept through Django's storage with what it saw.
 
 The PPO is sb3-contrib's MaskablePPO (stable-baselines3's PPO that reads the environment's action masks): stop is
-not an action until an edit has gained nothing (env.action_masks), in training and in a live run alike.
+an action only as an iteration's first choice once an iteration has gained nothing (env.action_masks), in training
+and in a live run alike.
 
 A policy is two files in storage (or shipped with the code: files.py): NAME (stable-baselines3's zip) and NAME
 with .json for a suffix (the datasets and tables it was trained on, their sizes, the seed, the hyperparameters,
