@@ -12,6 +12,7 @@ from . import metrics
 from .answers import compare, evaluation_of, score, score_answers, scores_by_example, selected_examples
 from .models import Prediction
 from .statistics import behind_p_value, chance_to_exceed
+from .strategies import prompt_length
 
 IMPROVEMENT = 1e-9  # a score must rise by more than this to count as better
 # Racing drops a candidate when the one-sided paired test on the examples it has answered says it is behind the
@@ -158,12 +159,6 @@ def clearly_behind(run, mine, theirs):
     """Whether the paired test on the examples of `mine` (scores by example) puts them behind `theirs`."""
     comparison = compare(run, {example: theirs[example] for example in mine}, mine)
     return comparison.delta < 0 and comparison.p_value is not None and comparison.p_value < TIE_ALPHA
-
-
-def prompt_length(version):
-    return len(version.system_prompt) + len(version.output_instruction) + sum(
-        len(d.get("input", "")) + len(d.get("output", "")) for d in version.demonstrations
-    )
 
 
 def slice_scores(run, evaluation):

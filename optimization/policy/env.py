@@ -46,7 +46,7 @@ import gymnasium
 import numpy as np
 from gymnasium import spaces
 
-from optimization.racing import prompt_length
+from optimization.strategies import prompt_length
 from optimization.strategies.edits import ACTIONS, STOP, applicable
 
 from .features import FEATURES, observe

@@ -58,3 +58,11 @@ class Situation:
     max_iterations: int = 0  # the run's limit (0: unknown)
     budget_left: float = 1.0  # the share of the run's LLM-call budget (its cap, else its estimate) not spent
     iterations_without_improvement: int = 0  # since the current best was found (or the run began)
+
+
+def prompt_length(prompt):
+    """The characters a prompt (a Candidate or a Version) sends: its words and demonstrations. Of prompts that
+    score the same, racing and the policy's environment keep the shorter."""
+    return len(prompt.system_prompt) + len(prompt.output_instruction) + sum(
+        len(d.get("input", "")) + len(d.get("output", "")) for d in prompt.demonstrations
+    )
