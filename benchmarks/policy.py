@@ -16,13 +16,16 @@ settings: its estimate) and asks every answer of the model (`use_cache` off): an
 otherwise be free, and stretch one arm's budget. Each seed trains its own policies (PPO's seed) and is the runs'
 seed (the examples drawn from each split, the demonstrations drawn); the replay tables are built once, with seed 0.
 
-Prints a row per run (task, arm, seed, the test score of the best prompt it found, its calls), then per task each
-arm's mean over the seeds with a 95 % interval and the policy's difference from the two others, and last
+Prints a row per run (task, arm, seed, the validation and test scores of the best prompt it found, its calls), then
+per task each arm's mean over the seeds with a 95 % interval and the policy's difference from the two others, and last
 `policy ratio: X.XX`: the policy arm's mean test score over the fixed order's.
 
-    python -m benchmarks.policy [--tasks sports_understanding,tense] [--examples-per-split 40]
+    python -m benchmarks.policy [--tasks sports_understanding,tense] [--held-out tense] [--examples-per-split 40]
                                 [--max-iterations 10] [--seeds 3] [--timesteps 50000] [--budget N]
                                 [--provider embedded] [--tables DIR]
+
+--held-out runs the arms on some of the tasks only, each still with a policy trained on every other task of
+--tasks: to finish or repeat part of a measurement without paying for all of it again.
 
 With --tables, each replay table is also kept in DIR as TASK.json, and one kept there by an earlier run with the
 same table parameters and default starting prompt is read instead of built: on the embedded model a table of 40
@@ -51,9 +54,16 @@ def options(argv):
     parser.add_argument("--budget", type=int,
                         help="LLM calls per run. Default: the estimate of the operators run at these settings.")
     parser.add_argument("--tables", type=Path, help="A directory to keep the replay tables in and read them from.")
+    parser.add_argument("--held-out", help="Comma-separated tasks of --tasks to run the arms on (default: each).")
     args = bigbench.parsed(parser, argv)
     if len(args.tasks) < 2:
         parser.error("leaving one task out needs at least two tasks")
+    chosen = args.held_out.split(",") if args.held_out is not None else args.tasks
+    args.held_out = [name.strip() for name in chosen if name.strip()]
+    unknown = [name for name in args.held_out if name not in args.tasks]
+    if unknown or not args.held_out:
+        parser.error(f"--held-out takes some of the tasks of --tasks ({', '.join(args.tasks)}), "
+                     f"not {', '.join(unknown) or '(none)'}")
     if args.seeds < 1 or (args.timesteps is not None and args.timesteps < 1):
         parser.error("--seeds and --timesteps take a positive number")
     return args
@@ -64,6 +74,7 @@ class Result:
     task: str
     arm: str
     seed: int
+    validation: float  # the best prompt's, where it was chosen: its gap to the test score is what choosing found
     test: float
     calls: int
     stop_reason: str
@@ -81,8 +92,8 @@ def measure(args):
     parameters = bigbench.run_parameters(args)
     team = bigbench.bench_team()
     datasets = {name: bigbench.imported(team, name, directory=args.tasks_dir) for name in args.tasks}
-    print(f"tasks: {', '.join(args.tasks)}; provider {args.provider}; seeds 0 to {args.seeds - 1}; PPO "
-          f"{args.timesteps} steps per policy; run settings: defaults except "
+    print(f"tasks: {', '.join(args.tasks)}; held out in turn: {', '.join(args.held_out)}; provider {args.provider}; "
+          f"seeds 0 to {args.seeds - 1}; PPO {args.timesteps} steps per policy; run settings: defaults except "
           f"{', '.join(f'{k} {v}' for k, v in parameters.items())}, use_cache off", flush=True)
     tables = {}
     for name, dataset in datasets.items():
@@ -94,8 +105,8 @@ def measure(args):
     uniform.save(UNIFORM_POLICY)
 
     results, baselines = [], {}
-    print(f"\n{'task':<22} {'arm':<10} {'seed':>4} {'test':>6} {'calls':>6}  stop", flush=True)
-    for name in args.tasks:
+    print(f"\n{'task':<22} {'arm':<10} {'seed':>4} {'valid':>6} {'test':>6} {'calls':>6}  stop", flush=True)
+    for name in args.held_out:
         dataset, prompt = datasets[name], prompt_create(team=team, name=name)
         budget = args.budget or run_estimate(dataset=dataset, strategy="operators", **parameters)
         for seed in range(args.seeds):
@@ -105,10 +116,10 @@ def measure(args):
                               policy_file={"policy": trained, "random": UNIFORM_POLICY}.get(arm))
                 result, baselines[name] = result_of(name, arm, seed, run)
                 results.append(result)
-                print(f"{name:<22} {arm:<10} {seed:>4} {result.test:>6.3f} {result.calls:>6}  {result.stop_reason}",
-                      flush=True)
+                print(f"{name:<22} {arm:<10} {seed:>4} {result.validation:>6.3f} {result.test:>6.3f} "
+                      f"{result.calls:>6}  {result.stop_reason}", flush=True)
         print(f"{'':<22} budget {budget} LLM calls per run; constant-answer baseline {baselines[name]}", flush=True)
-    summarize(args.tasks, results)
+    summarize(args.held_out, results)
 
 
 def progress(name):
@@ -186,7 +197,7 @@ def result_of(task, arm, seed, run):
     summary = run_summary(run)
     calls, _ = calls_of(run)
     baseline = summary["baseline"]
-    return (Result(task, arm, seed, summary["best"]["test"], calls, run.stop_reason),
+    return (Result(task, arm, seed, summary["best"]["validation"], summary["best"]["test"], calls, run.stop_reason),
             f"always {baseline['answer']!r}: test {baseline['test']:.3f}")
 
 

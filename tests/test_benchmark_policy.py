@@ -11,7 +11,7 @@ TASKS = ("entailed_polarity", "sports_understanding")
 ARMS = ("policy", "operators", "random")
 EXAMPLES = 8
 DIFFERENCE = r"([+-]\d\.\d{3})"
-ROW = rf"^(\w+) +(policy|operators|random) +(\d+) +{SCORE} +(\d+)  (.*)$"
+ROW = rf"^(\w+) +(policy|operators|random) +(\d+) +{SCORE} +{SCORE} +(\d+)  (.*)$"
 
 
 def mean(values):
@@ -38,7 +38,7 @@ def test_it_trains_without_each_task_runs_three_arms_on_it_at_one_budget_and_pri
     assert [(task, states) for task, states, _ in tables] == [(task, "20") for task in TASKS]
 
     rows = [(task, arm, int(seed), float(test), int(calls), stop)
-            for task, arm, seed, test, calls, stop in lines_matching(ROW, output)]
+            for task, arm, seed, _, test, calls, stop in lines_matching(ROW, output)]
     assert [row[:3] for row in rows] == [(t, a, s) for t, s, a in itertools.product(TASKS, range(2), ARMS)]
     budgets = [int(b) for b in lines_matching(r"^ +budget (\d+) LLM calls per run;", output)]
     # The operators run's estimate: the start on validation, 1 iteration of 1 candidate, the final test.
@@ -83,7 +83,9 @@ def test_it_keeps_its_replay_tables_and_reads_them_again_only_for_the_same_table
     with FussyStudent(bigbench_answers(*TASKS)) as server:
         first = run_benchmark("policy", server, *options, "--examples-per-split", str(EXAMPLES), timeout=900)
         asked_first = len(server.requests)
-        second = run_benchmark("policy", server, *options, "--examples-per-split", str(EXAMPLES), timeout=900)
+        # The second holds out one task only: the other's table still trains its policy, and nothing else runs.
+        second = run_benchmark("policy", server, *options, "--examples-per-split", str(EXAMPLES),
+                               "--held-out", TASKS[1], timeout=900)
         asked_second = len(server.requests) - asked_first
         other = run_benchmark("policy", server, *options, "--examples-per-split", "6", timeout=900)
     assert first.returncode == second.returncode == other.returncode == 0, (first.stderr + second.stderr)[-3000:]
@@ -94,11 +96,20 @@ def test_it_keeps_its_replay_tables_and_reads_them_again_only_for_the_same_table
     read = lines_matching(table_line + r".*; read from (.*)$", second.stdout)
     assert [row[:4] for row in read] == [row[:4] for row in built] and len(built) == len(TASKS)
     assert [row[-1] for row in read] == [str(tmp_path / f"{task}.json") for task in TASKS]
-    # The second run answers no prompt of the tables again, and its arms, trained on the same tables, run alike.
+    # The second run answers no prompt of the tables again, and its arms, trained on the same table, run alike.
+    first_rows = lines_matching(ROW, first.stdout)
     assert asked_second <= asked_first - sum(int(row[4]) for row in built)
-    assert lines_matching(ROW, second.stdout) == lines_matching(ROW, first.stdout)
+    assert lines_matching(ROW, second.stdout) == [row for row in first_rows if row[0] == TASKS[1]] != []
+    assert lines_matching(r"^(\w+): policy ", second.stdout) == [TASKS[1]]
 
     # A table kept for other parameters (here fewer validation examples) is not taken for this run's.
     assert "read from" not in other.stdout
     assert other.stderr.count("has other parameters; building it again") == len(TASKS)
     assert [row[3] for row in lines_matching(table_line, other.stdout)] == ["6"] * len(TASKS)
+
+
+def test_it_holds_out_only_tasks_it_was_given():
+    with FussyStudent({}) as server:
+        done = run_benchmark("policy", server, "--tasks", ",".join(TASKS), "--held-out", "tense", timeout=60)
+    assert done.returncode == 2
+    assert f"--held-out takes some of the tasks of --tasks ({', '.join(TASKS)}), not tense" in done.stderr
