@@ -4,6 +4,8 @@ The loopback student of tests/test_loop.py answers right only once the prompt st
 table here has one edit worth its calls, and the test knows which.
 """
 
+import dataclasses
+import itertools
 import json
 import re
 import warnings
@@ -170,36 +172,81 @@ def test_an_episode_ends_after_its_iterations(dataset, student):
     assert (terminated, truncated) == (False, True)
 
 
-def test_a_live_iteration_asks_the_policy_once_a_choice_showing_it_the_edits_chosen_before(monkeypatch):
+def live_iteration(monkeypatch, preference, *, makes_nothing=(), k, last_gained=False):
+    """The policy strategy's proposals for one iteration from a small yes/no prompt, the policy preferring the
+    edits in `preference`' order (never stop), the edits in `makes_nothing` failing or making a prompt answered
+    before; and what the policy was asked each time (the edits its observation shows chosen, the actions allowed)."""
     import random
 
-    from optimization.strategies import Candidate, Situation
+    from optimization.strategies import Candidate, OptimizerError, Situation, edits
     from optimization.strategies import policy as strategy
 
     asked = []
 
-    class InActionOrder:  # prefers the edits in ACTIONS' order, never stop
+    class Preferring:
         def probabilities(self, observation, masks):
             asked.append((chosen_of(observation), {action for action, mask in zip(ACTIONS, masks) if mask}))
-            preference = np.array([0.0 if action == "stop" else len(ACTIONS) - i for i, action in enumerate(ACTIONS)])
-            return preference * masks / (preference * masks).sum()
+            weights = np.array([len(preference) - preference.index(a) if a in preference else 0 for a in ACTIONS])
+            return weights * masks / (weights * masks).sum()
 
-    monkeypatch.setattr(training, "load", lambda name: InActionOrder())
+    def fails(base, situation):
+        raise OptimizerError("The optimizer's answer was no prompt.")
+
+    for name, how in zip(makes_nothing, itertools.cycle((fails, lambda base, situation: base))):
+        monkeypatch.setitem(edits.EDIT_BY_NAME, name, dataclasses.replace(edits.EDIT_BY_NAME[name], apply=how))
+    monkeypatch.setattr(training, "load", lambda name: Preferring())
     situation = Situation(current=Candidate("Judge.", "Answer.", ()), history=[], failures=[],
-                          train=[("Is it?", "yes"), ("Is it not?", "no")], choices=["yes", "no"], k=3, iteration=2,
-                          rng=random.Random(0), max_iterations=3, iterations_without_improvement=1,
-                          answers=[("Well.", "yes"), ("no", "no")])
-    proposals = strategy.propose(situation)
+                          train=[("Is it?", "yes"), ("Is it not?", "no")], choices=["yes", "no"], k=k, iteration=2,
+                          rng=random.Random(0), max_iterations=3, answers=[("Well.", "yes"), ("no", "no")],
+                          iterations_without_improvement=0 if last_gained else 1)
+    return strategy.propose(situation), asked
+
+
+AT_START = {"state_format", "add_demonstrations", "format_and_demonstrations", "limit_length", "meta_prompt",
+            "critique"}  # the edits that apply to a prompt without demonstrations: nothing to swap yet
+
+
+def test_a_live_iteration_asks_the_policy_once_a_choice_showing_it_the_edits_chosen_before(monkeypatch):
+    proposals, asked = live_iteration(monkeypatch, [action for action in ACTIONS if action != "stop"], k=3)
     assert [re.match(r"Policy chose: (.+) \(p = 0\.\d\d, its choice (\d) of this iteration\)\. ", p.note).groups()
             for p in proposals] == [("state the answer format", "1"), ("add demonstrations", "2"),
                                     ("state the answer format and add demonstrations", "3")]
-    at_start = {"state_format", "add_demonstrations", "format_and_demonstrations", "limit_length", "meta_prompt",
-                "critique"}  # nothing to swap yet
     assert asked == [
-        (set(), at_start | {"stop"}),  # the last iteration gained nothing: stop is a first choice
-        ({"state_format"}, at_start - {"state_format"}),
-        ({"state_format", "add_demonstrations"}, at_start - {"state_format", "add_demonstrations"}),
+        (set(), AT_START | {"stop"}),  # the last iteration gained nothing: stop is a first choice
+        ({"state_format"}, AT_START - {"state_format"}),
+        ({"state_format", "add_demonstrations"}, AT_START - {"state_format", "add_demonstrations"}),
     ]
+
+
+def test_an_edit_that_makes_no_new_prompt_is_passed_over_and_not_shown_to_the_policy_as_chosen(monkeypatch):
+    # A failed rewrite, and a rewrite that gives back the prompt it was given, are what a replay table holds as no
+    # action: masked, and not among the edits chosen, as in training.
+    preference = ["meta_prompt", "state_format", "critique", "add_demonstrations", "limit_length"]
+    proposals, asked = live_iteration(monkeypatch, preference, makes_nothing=["meta_prompt", "critique"], k=2)
+    assert [re.match(r"Policy chose: (.+) \(p = 0\.\d\d, its choice (\d) of this iteration\)\. ", p.note).groups()
+            for p in proposals] == [("state the answer format", "1"), ("add demonstrations", "2")]
+    assert asked == [
+        (set(), AT_START | {"stop"}),
+        (set(), AT_START - {"meta_prompt"} | {"stop"}),  # stop still a first choice: no edit was made yet
+        ({"state_format"}, AT_START - {"meta_prompt", "state_format"}),
+        ({"state_format"}, AT_START - {"meta_prompt", "state_format", "critique"}),
+    ]
+
+
+def test_the_only_edit_left_is_not_shown_as_the_policys_confident_choice(monkeypatch):
+    failing = sorted(AT_START - {"limit_length"})
+    proposals, asked = live_iteration(monkeypatch, [*failing, "limit_length"], makes_nothing=failing, k=3,
+                                      last_gained=True)
+    assert [p.note.split(". ")[0] for p in proposals] == [
+        "Policy chose: limit the answer's length (the only edit left, its choice 1 of this iteration)"]
+    assert asked[-1] == (set(), {"limit_length"})  # and, with nothing left after it, the iteration ends there
+
+
+def test_an_iteration_whose_every_edit_makes_nothing_says_why_and_does_not_stop_the_run(monkeypatch):
+    from optimization.strategies import OptimizerError
+
+    with pytest.raises(OptimizerError, match="The optimizer's answer was no prompt."):
+        live_iteration(monkeypatch, sorted(AT_START), makes_nothing=sorted(AT_START), k=2)
 
 
 def test_an_edit_that_cannot_change_the_prompt_or_whose_prompt_was_answered_is_no_action(dataset, student):

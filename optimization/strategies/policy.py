@@ -2,9 +2,11 @@
 
 From the run's situation it builds the observation the policy saw in training and chooses the iteration's k edits
 one after another, as the policy was trained to (policy/env.py): each time it asks how probable each action is,
-knowing the edits chosen already, and makes the most probable edit that applies and is not chosen yet. Each
-candidate's note says which action it was and how probable the policy found it. When stopping is the most probable
-first choice, the run stops iterating.
+knowing the edits chosen already, and makes the most probable edit that applies and is not chosen yet. An edit that
+makes no new prompt (a rewrite that failed, a prompt answered before) is passed over and not counted as chosen: in
+a replay table it would have been no action. Each candidate's note says which action it was and how probable the
+policy found it, or that it was the only edit left. When stopping is the most probable first choice, the run stops
+iterating.
 
 The policy is the file the POLICY_FILE setting names in storage, else the one shipped with the code under that
 file name (optimization/policy/files.py). Without either, a run of this strategy is refused
@@ -24,6 +26,7 @@ from .edits import ACTIONS, EDIT_BY_NAME, EDITS, LABELS, STOP
 DESCRIPTION = "A PPO policy trained offline (manage.py train_policy) picks the next edits from the run's situation."
 # Per iteration, at worst: every edit that asks the optimizer model (both rewrites, 1 + 2).
 OPTIMIZER_CALLS = sum(edit.optimizer_calls for edit in EDITS)
+STOP_INDEX = ACTIONS.index(STOP)  # the last action
 
 
 def require_ready():
@@ -53,11 +56,11 @@ def observation(situation, chosen=()):
     )
 
 
-def masks(situation, chosen=()):
+def masks(situation, chosen=(), known=()):
     from optimization.policy.env import action_masks
 
     return action_masks(candidate=situation.current, last_gained=situation.iterations_without_improvement == 0,
-                        chosen=chosen)
+                        known=known, chosen=chosen)
 
 
 def propose(situation):
@@ -66,10 +69,13 @@ def propose(situation):
     policy = training.load(settings.POLICY_FILE)
     seen = {candidate.key() for candidate, _ in situation.history} | {situation.current.key()}
     proposals, errors, chosen = [], [], []
+    # Edits that made no new prompt (a rewrite that failed, a prompt answered before): in a replay table they would
+    # have been no action, so they are masked like one and not shown to the policy as chosen.
+    made_nothing = []
     while len(proposals) < situation.k:
-        allowed = masks(situation, chosen)
-        if not allowed.any():
-            break
+        allowed = masks(situation, chosen, made_nothing)
+        if not allowed.any() or (made_nothing and not allowed[:STOP_INDEX].any()):
+            break  # once edits were tried, "no edit left" is no reason to stop the run
         probabilities = policy.probabilities(observation(situation, chosen), allowed)
         order = [index for index in range(len(ACTIONS)) if allowed[index]]
         situation.rng.shuffle(order)  # ties (the uniform policy's; a trained one's seldom tie) in a random order
@@ -78,17 +84,18 @@ def propose(situation):
         if name == STOP:
             raise StopOptimizing(f"The policy chose to stop (p = {probabilities[index]:.2f}): it expects no edit "
                                  "to gain more than its calls cost.")
-        chosen.append(name)
         try:
             candidate = EDIT_BY_NAME[name].apply(situation.current, situation)
         except OptimizerError as exc:
             errors.append(exc.message)
-            continue
+            candidate = None
         if candidate is None or candidate.key() in seen:
+            made_nothing.append(name)
             continue
         seen.add(candidate.key())
-        why = (f"Policy chose: {LABELS[name]} (p = {probabilities[index]:.2f}, its choice {len(chosen)} of this "
-               "iteration)")
+        chosen.append(name)
+        how = "the only edit left" if allowed.sum() == 1 else f"p = {probabilities[index]:.2f}"
+        why = f"Policy chose: {LABELS[name]} ({how}, its choice {len(chosen)} of this iteration)"
         proposals.append(dataclasses.replace(candidate, note=f"{why}. {candidate.note}"))
     if not proposals and errors:
         raise OptimizerError(" ".join(errors))
