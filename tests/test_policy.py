@@ -379,3 +379,15 @@ def test_the_benchmark_trains_its_policies_in_episodes_shaped_like_its_runs(data
     name = train_without("other", {"sports": table}, 0, 64, {"max_iterations": 3, "examples_per_split": 10})
     record = json.loads(default_storage.open(training.record_name(name)).read())
     assert (record["environment"]["max_iterations"], record["environment"]["candidates_per_iteration"]) == (3, 4)
+
+
+def test_training_episodes_default_to_a_default_runs_shape_and_target():
+    # The environment cannot import the models without a circle (models, parameters, strategies, policy): its
+    # defaults restate the run's.
+    from optimization.models import Run
+    from optimization.policy import env
+
+    defaults = {name: Run._meta.get_field(name).default for name in ("max_iterations", "candidates_per_iteration",
+                                                                     "target")}
+    assert defaults == {"max_iterations": env.MAX_ITERATIONS, "candidates_per_iteration": env.CANDIDATES_PER_ITERATION,
+                        "target": env.TARGET}
