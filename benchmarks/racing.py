@@ -161,9 +161,9 @@ def report(name, seed, answers, race_from):
             changed += 1
             notes.append(f"    iteration {number}: racing picks {version(picked, answers)} where full scoring "
                          f"picks {version(iteration['picked'], answers)}")
-    print(f"{name}, seed {seed}: candidates' answers {with_racing} with racing / {without} without, saving "
-          f"{1 - share(with_racing, without):.2f}; {changed} of {len(answers['iterations'])} picks changed",
-          flush=True)
+    saving = f"saving {1 - share(with_racing, without):.2f}" if without else "no saving to measure"
+    print(f"{name}, seed {seed}: candidates' answers {with_racing} with racing / {without} without, {saving}; "
+          f"{changed} of {len(answers['iterations'])} picks changed", flush=True)
     for note in notes:
         print(note, flush=True)
     return without, with_racing, changed, len(answers["iterations"])
@@ -180,12 +180,19 @@ def summarize(totals, seeds):
     print()
     for seed in range(seeds):
         rows = [row for (_, s), row in totals.items() if s == seed]
-        saving = 1 - share(sum(r[1] for r in rows), sum(r[0] for r in rows))
-        print(f"seed {seed}: saving {saving:.3f} of the candidates' answers; "
-              f"{sum(r[2] for r in rows)} of {sum(r[3] for r in rows)} picks changed")
+        print(f"seed {seed}: {saving_of(rows)}; {sum(r[2] for r in rows)} of {sum(r[3] for r in rows)} picks changed")
     rows = list(totals.values())
     print(f"picks changed: {sum(r[2] for r in rows)} of {sum(r[3] for r in rows)} iterations")
     print(f"racing saving: {1 - share(sum(r[1] for r in rows), sum(r[0] for r in rows)):.3f}")
+
+
+def saving_of(rows):
+    """In words: the share of the candidates' answers racing saved over `rows`, or that none were asked for (a run
+    that stopped before its first iteration, say) rather than a ratio of nothing to nothing."""
+    without = sum(row[0] for row in rows)
+    if not without:
+        return "no candidate answered, no saving to measure"
+    return f"saving {1 - sum(row[1] for row in rows) / without:.3f} of the candidates' answers"
 
 
 if __name__ == "__main__":

@@ -100,3 +100,15 @@ def test_a_changed_pick_names_the_picked_versions_test_score():
     answers = {"test": {"3": 0.5}}  # version numbers as JSON keeps them, and as a fresh collection now stores them
     assert version(3, answers) == "v3 (test 0.500)"
     assert version(4, answers) == "v4" and version(None, answers) == "none (no improvement)"
+
+
+def test_a_task_whose_runs_answered_no_candidate_says_so_rather_than_a_saving_of_nan(capsys):
+    from benchmarks.racing import report, summarize
+
+    totals = {("tense", 0): report("tense", 0, {"iterations": [], "metric": "exact_match", "test": {}}, race_from=4)}
+    summarize(totals, seeds=1)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "tense, seed 0: candidates' answers 0 with racing / 0 without, no saving to measure; 0 of 0 " \
+                       "picks changed"
+    assert "seed 0: no candidate answered, no saving to measure; 0 of 0 picks changed" in lines
+    assert "nan" not in "\n".join(lines[:-1])
