@@ -172,7 +172,10 @@ def test_an_episode_ends_after_its_iterations(dataset, student):
     assert (terminated, truncated) == (False, True)
 
 
-def live_iteration(monkeypatch, preference, *, makes_nothing=(), k, last_gained=False):
+YES_NO = [("Is it?", "yes"), ("Is it not?", "no")]
+
+
+def live_iteration(monkeypatch, preference, *, makes_nothing=(), k, last_gained=False, train=YES_NO):
     """The policy strategy's proposals for one iteration from a small yes/no prompt, the policy preferring the
     edits in `preference`' order (never stop), the edits in `makes_nothing` failing or making a prompt answered
     before; and what the policy was asked each time (the edits its observation shows chosen, the actions allowed)."""
@@ -196,7 +199,7 @@ def live_iteration(monkeypatch, preference, *, makes_nothing=(), k, last_gained=
         monkeypatch.setitem(edits.EDIT_BY_NAME, name, dataclasses.replace(edits.EDIT_BY_NAME[name], apply=how))
     monkeypatch.setattr(training, "load", lambda name: Preferring())
     situation = Situation(current=Candidate("Judge.", "Answer.", ()), history=[], failures=[],
-                          train=[("Is it?", "yes"), ("Is it not?", "no")], choices=["yes", "no"], k=k, iteration=2,
+                          train=train, choices=["yes", "no"], k=k, iteration=2,
                           rng=random.Random(0), max_iterations=3, answers=[("Well.", "yes"), ("no", "no")],
                           iterations_without_improvement=0 if last_gained else 1)
     return strategy.propose(situation), asked
@@ -231,6 +234,23 @@ def test_an_edit_that_makes_no_new_prompt_is_passed_over_and_not_shown_to_the_po
         ({"state_format"}, AT_START - {"meta_prompt", "state_format"}),
         ({"state_format"}, AT_START - {"meta_prompt", "state_format", "critique"}),
     ]
+
+
+def test_an_edit_draws_the_demonstrations_the_same_edit_of_the_fixed_order_draws_in_the_same_iteration(monkeypatch):
+    # Compared on one seed, two arms that make the same edit from the same prompt get the same prompt: the policy
+    # breaks its ties without drawing from the iteration's stream.
+    import random
+
+    from optimization.strategies import Candidate, Situation, operators
+
+    train = [(f"Is {n} even?", "yes" if n % 2 == 0 else "no") for n in range(12)]
+    [proposal], _ = live_iteration(monkeypatch, ["add_demonstrations"], k=1, train=train)
+    fixed_order = operators.add_demonstrations(
+        Candidate("Judge.", "Answer.", ()),
+        Situation(current=None, history=[], failures=[], train=train, choices=["yes", "no"], k=1, iteration=2,
+                  rng=random.Random(0)),
+    )
+    assert proposal.demonstrations == fixed_order.demonstrations
 
 
 def test_the_only_edit_left_is_not_shown_as_the_policys_confident_choice(monkeypatch):

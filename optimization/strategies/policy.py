@@ -14,6 +14,7 @@ at creation (services.run_create): falling back to a fixed order would make a ru
 """
 
 import dataclasses
+import random
 
 from django.conf import settings
 
@@ -68,6 +69,10 @@ def propose(situation):
 
     policy = training.load(settings.POLICY_FILE)
     seen = {candidate.key() for candidate, _ in situation.history} | {situation.current.key()}
+    # Ties are broken with a stream of their own, derived from the iteration's without drawing from it: the draws
+    # an edit makes (its demonstrations) are then those the same edit of another strategy makes from the same prompt
+    # in the same iteration, so that arms compared on one seed differ by the edits they choose, not by their luck.
+    ties = random.Random(repr(situation.rng.getstate()))
     proposals, errors, chosen = [], [], []
     # Edits that made no new prompt (a rewrite that failed, a prompt answered before): in a replay table they would
     # have been no action, so they are masked like one and not shown to the policy as chosen.
@@ -78,7 +83,7 @@ def propose(situation):
             break  # once edits were tried, "no edit left" is no reason to stop the run
         probabilities = policy.probabilities(observation(situation, chosen), allowed)
         order = [index for index in range(len(ACTIONS)) if allowed[index]]
-        situation.rng.shuffle(order)  # ties (the uniform policy's; a trained one's seldom tie) in a random order
+        ties.shuffle(order)  # ties (the uniform policy's; a trained one's seldom tie) in a random order
         index = max(order, key=lambda i: probabilities[i])
         name = ACTIONS[index]
         if name == STOP:
