@@ -25,7 +25,8 @@ per task each arm's mean over the seeds with a 95 % interval and the policy's di
                                 [--provider embedded] [--tables DIR]
 
 --held-out runs the arms on some of the tasks only, each still with a policy trained on every other task of
---tasks: to finish or repeat part of a measurement without paying for all of it again.
+--tasks: to finish or repeat part of a measurement without paying for all of it again. The summary and the ratio are
+then of those tasks alone.
 
 With --tables, each replay table is also kept in DIR as TASK.json, and one kept there by an earlier run with the
 same table parameters and default starting prompt is read instead of built: on the embedded model a table of 40
@@ -59,7 +60,7 @@ def options(argv):
     if len(args.tasks) < 2:
         parser.error("leaving one task out needs at least two tasks")
     chosen = args.held_out.split(",") if args.held_out is not None else args.tasks
-    args.held_out = [name.strip() for name in chosen if name.strip()]
+    args.held_out = list(dict.fromkeys(name.strip() for name in chosen if name.strip()))
     unknown = [name for name in args.held_out if name not in args.tasks]
     if unknown or not args.held_out:
         parser.error(f"--held-out takes some of the tasks of --tasks ({', '.join(args.tasks)}), "

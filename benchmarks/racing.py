@@ -183,7 +183,8 @@ def summarize(totals, seeds):
         print(f"seed {seed}: {saving_of(rows)}; {sum(r[2] for r in rows)} of {sum(r[3] for r in rows)} picks changed")
     rows = list(totals.values())
     print(f"picks changed: {sum(r[2] for r in rows)} of {sum(r[3] for r in rows)} iterations")
-    print(f"racing saving: {1 - share(sum(r[1] for r in rows), sum(r[0] for r in rows)):.3f}")
+    asked, without = sum(r[1] for r in rows), sum(r[0] for r in rows)
+    print(f"racing saving: {1 - asked / without:.3f}" if without else "racing saving: none to measure")
 
 
 def saving_of(rows):

@@ -111,4 +111,4 @@ def test_a_task_whose_runs_answered_no_candidate_says_so_rather_than_a_saving_of
     assert lines[0] == "tense, seed 0: candidates' answers 0 with racing / 0 without, no saving to measure; 0 of 0 " \
                        "picks changed"
     assert "seed 0: no candidate answered, no saving to measure; 0 of 0 picks changed" in lines
-    assert "nan" not in "\n".join(lines[:-1])
+    assert lines[-1] == "racing saving: none to measure" and "nan" not in "\n".join(lines)

@@ -5,7 +5,6 @@ table here has one edit worth its calls, and the test knows which.
 """
 
 import dataclasses
-import itertools
 import json
 import re
 import warnings
@@ -175,10 +174,11 @@ def test_an_episode_ends_after_its_iterations(dataset, student):
 YES_NO = [("Is it?", "yes"), ("Is it not?", "no")]
 
 
-def live_iteration(monkeypatch, preference, *, makes_nothing=(), k, last_gained=False, train=YES_NO):
+def live_iteration(monkeypatch, preference, *, failing=(), repeating=(), k, last_gained=False, train=YES_NO):
     """The policy strategy's proposals for one iteration from a small yes/no prompt, the policy preferring the
-    edits in `preference`' order (never stop), the edits in `makes_nothing` failing or making a prompt answered
-    before; and what the policy was asked each time (the edits its observation shows chosen, the actions allowed)."""
+    actions in `preference`' order (stop only if named there), the edits in `failing` raising OptimizerError and
+    those in `repeating` giving back the prompt they were given; and what the policy was asked each time (the edits
+    its observation shows chosen, the actions allowed)."""
     import random
 
     from optimization.strategies import Candidate, OptimizerError, Situation, edits
@@ -195,7 +195,10 @@ def live_iteration(monkeypatch, preference, *, makes_nothing=(), k, last_gained=
     def fails(base, situation):
         raise OptimizerError("The optimizer's answer was no prompt.")
 
-    for name, how in zip(makes_nothing, itertools.cycle((fails, lambda base, situation: base))):
+    def repeats(base, situation):
+        return base
+
+    for name, how in [*((name, fails) for name in failing), *((name, repeats) for name in repeating)]:
         monkeypatch.setitem(edits.EDIT_BY_NAME, name, dataclasses.replace(edits.EDIT_BY_NAME[name], apply=how))
     monkeypatch.setattr(training, "load", lambda name: Preferring())
     situation = Situation(current=Candidate("Judge.", "Answer.", ()), history=[], failures=[],
@@ -225,7 +228,7 @@ def test_an_edit_that_makes_no_new_prompt_is_passed_over_and_not_shown_to_the_po
     # A failed rewrite, and a rewrite that gives back the prompt it was given, are what a replay table holds as no
     # action: masked, and not among the edits chosen, as in training.
     preference = ["meta_prompt", "state_format", "critique", "add_demonstrations", "limit_length"]
-    proposals, asked = live_iteration(monkeypatch, preference, makes_nothing=["meta_prompt", "critique"], k=2)
+    proposals, asked = live_iteration(monkeypatch, preference, failing=["meta_prompt"], repeating=["critique"], k=2)
     assert [re.match(r"Policy chose: (.+) \(p = 0\.\d\d, its choice (\d) of this iteration\)\. ", p.note).groups()
             for p in proposals] == [("state the answer format", "1"), ("add demonstrations", "2")]
     assert asked == [
@@ -236,27 +239,26 @@ def test_an_edit_that_makes_no_new_prompt_is_passed_over_and_not_shown_to_the_po
     ]
 
 
-def test_an_edit_draws_the_demonstrations_the_same_edit_of_the_fixed_order_draws_in_the_same_iteration(monkeypatch):
-    # Compared on one seed, two arms that make the same edit from the same prompt get the same prompt: the policy
-    # breaks its ties without drawing from the iteration's stream.
+def test_an_iterations_first_edit_with_demonstrations_draws_what_the_fixed_orders_first_draws(monkeypatch):
+    # Compared on one seed, two arms whose iteration begins with the same edit from the same prompt begin with the
+    # same candidate: the policy breaks its ties without drawing from the iteration's stream.
     import random
 
     from optimization.strategies import Candidate, Situation, operators
 
     train = [(f"Is {n} even?", "yes" if n % 2 == 0 else "no") for n in range(12)]
-    [proposal], _ = live_iteration(monkeypatch, ["add_demonstrations"], k=1, train=train)
-    fixed_order = operators.add_demonstrations(
-        Candidate("Judge.", "Answer.", ()),
-        Situation(current=None, history=[], failures=[], train=train, choices=["yes", "no"], k=1, iteration=2,
-                  rng=random.Random(0)),
+    [proposal], _ = live_iteration(monkeypatch, ["format_and_demonstrations"], k=1, train=train)
+    [fixed_order] = operators.propose(
+        Situation(current=Candidate("Judge.", "Answer.", ()), history=[], failures=[], train=train,
+                  choices=["yes", "no"], k=1, iteration=2, rng=random.Random(0)),
     )
-    assert proposal.demonstrations == fixed_order.demonstrations
+    assert proposal.demonstrations == fixed_order.demonstrations and len(proposal.demonstrations) == 3
 
 
 def test_the_only_edit_left_is_not_shown_as_the_policys_confident_choice(monkeypatch):
     failing = sorted(AT_START - {"limit_length"})
-    proposals, asked = live_iteration(monkeypatch, [*failing, "limit_length"], makes_nothing=failing, k=3,
-                                      last_gained=True)
+    proposals, asked = live_iteration(monkeypatch, [*failing, "limit_length"], failing=failing[:2],
+                                      repeating=failing[2:], k=3, last_gained=True)
     assert [p.note.split(". ")[0] for p in proposals] == [
         "Policy chose: limit the answer's length (the only edit left, its choice 1 of this iteration)"]
     assert asked[-1] == (set(), {"limit_length"})  # and, with nothing left after it, the iteration ends there
@@ -265,8 +267,20 @@ def test_the_only_edit_left_is_not_shown_as_the_policys_confident_choice(monkeyp
 def test_an_iteration_whose_every_edit_makes_nothing_says_why_and_does_not_stop_the_run(monkeypatch):
     from optimization.strategies import OptimizerError
 
+    edits = sorted(AT_START)
     with pytest.raises(OptimizerError, match="The optimizer's answer was no prompt."):
-        live_iteration(monkeypatch, sorted(AT_START), makes_nothing=sorted(AT_START), k=2)
+        live_iteration(monkeypatch, edits, failing=edits[:3], repeating=edits[3:], k=2)
+    with pytest.raises(OptimizerError, match=r"^No new prompt: every edit the policy chose made one this run has "
+                                             r"scored already \(add demonstrations, a critique rewrite, .+\)\.$"):
+        live_iteration(monkeypatch, edits, repeating=edits, k=2)
+
+
+def test_a_stop_after_a_failed_edit_says_what_failed(monkeypatch):
+    from optimization.strategies import StopOptimizing
+
+    with pytest.raises(StopOptimizing, match=r"^The policy chose to stop \(p = 1\.00\): .+ \(before that: The "
+                                             r"optimizer's answer was no prompt\.\)$"):
+        live_iteration(monkeypatch, ["meta_prompt", "stop"], failing=["meta_prompt"], k=2)
 
 
 def test_an_edit_that_cannot_change_the_prompt_or_whose_prompt_was_answered_is_no_action(dataset, student):

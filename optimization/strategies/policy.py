@@ -5,8 +5,8 @@ one after another, as the policy was trained to (policy/env.py): each time it as
 knowing the edits chosen already, and makes the most probable edit that applies and is not chosen yet. An edit that
 makes no new prompt (a rewrite that failed, a prompt answered before) is passed over and not counted as chosen: in
 a replay table it would have been no action. Each candidate's note says which action it was and how probable the
-policy found it, or that it was the only edit left. When stopping is the most probable first choice, the run stops
-iterating.
+policy found it, or that it was the only edit left. When stopping is the most probable choice before any edit was
+made, the run stops iterating.
 
 The policy is the file the POLICY_FILE setting names in storage, else the one shipped with the code under that
 file name (optimization/policy/files.py). Without either, a run of this strategy is refused
@@ -27,7 +27,7 @@ from .edits import ACTIONS, EDIT_BY_NAME, EDITS, LABELS, STOP
 DESCRIPTION = "A PPO policy trained offline (manage.py train_policy) picks the next edits from the run's situation."
 # Per iteration, at worst: every edit that asks the optimizer model (both rewrites, 1 + 2).
 OPTIMIZER_CALLS = sum(edit.optimizer_calls for edit in EDITS)
-STOP_INDEX = ACTIONS.index(STOP)  # the last action
+STOP_INDEX = ACTIONS.index(STOP)
 
 
 def require_ready():
@@ -69,9 +69,9 @@ def propose(situation):
 
     policy = training.load(settings.POLICY_FILE)
     seen = {candidate.key() for candidate, _ in situation.history} | {situation.current.key()}
-    # Ties are broken with a stream of their own, derived from the iteration's without drawing from it: the draws
-    # an edit makes (its demonstrations) are then those the same edit of another strategy makes from the same prompt
-    # in the same iteration, so that arms compared on one seed differ by the edits they choose, not by their luck.
+    # Ties are broken with a stream of their own, derived from the iteration's without drawing from it: the first
+    # edit of an iteration that draws demonstrations then draws what the fixed order's first one draws from the same
+    # prompt, so that arms compared on one seed differ by the edits they choose rather than by that draw.
     ties = random.Random(repr(situation.rng.getstate()))
     proposals, errors, chosen = [], [], []
     # Edits that made no new prompt (a rewrite that failed, a prompt answered before): in a replay table they would
@@ -79,7 +79,8 @@ def propose(situation):
     made_nothing = []
     while len(proposals) < situation.k:
         allowed = masks(situation, chosen, made_nothing)
-        if not allowed.any() or (made_nothing and not allowed[:STOP_INDEX].any()):
+        edits_left = any(mask for index, mask in enumerate(allowed) if index != STOP_INDEX)
+        if not allowed.any() or (made_nothing and not edits_left):
             break  # once edits were tried, "no edit left" is no reason to stop the run
         probabilities = policy.probabilities(observation(situation, chosen), allowed)
         order = [index for index in range(len(ACTIONS)) if allowed[index]]
@@ -87,8 +88,9 @@ def propose(situation):
         index = max(order, key=lambda i: probabilities[i])
         name = ACTIONS[index]
         if name == STOP:
+            tried = f" (before that: {' '.join(errors)})" if errors else ""
             raise StopOptimizing(f"The policy chose to stop (p = {probabilities[index]:.2f}): it expects no edit "
-                                 "to gain more than its calls cost.")
+                                 f"to gain more than its calls cost.{tried}")
         try:
             candidate = EDIT_BY_NAME[name].apply(situation.current, situation)
         except OptimizerError as exc:
@@ -104,4 +106,7 @@ def propose(situation):
         proposals.append(dataclasses.replace(candidate, note=f"{why}. {candidate.note}"))
     if not proposals and errors:
         raise OptimizerError(" ".join(errors))
+    if not proposals and made_nothing:
+        raise OptimizerError("No new prompt: every edit the policy chose made one this run has scored already ("
+                             f"{', '.join(LABELS[name] for name in made_nothing)}).")
     return proposals
